@@ -1,0 +1,174 @@
+//! Fetching remote assets over http(s) under the address policy.
+//!
+//! ```text
+//! url -> scheme check -> host is an IP literal? check it : resolver checks every address
+//!     -> connect only to checked addresses -> status, size and time limits
+//!     -> redirect? re-check the next hop (at most `max_redirects`)
+//! ```
+//!
+//! Name resolution happens inside the HTTP client's resolver hook, which refuses a host if
+//! any of its addresses is not allowed and otherwise hands the client exactly the addresses
+//! it checked, so a second lookup can never swap in another address.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use reqwest::dns::{Addrs, Name, Resolve, Resolving};
+use url::Url;
+
+use super::address::{AddressPolicy, Refusal};
+use crate::error::{Error, Result};
+
+/// Limits on one remote fetch.
+#[derive(Debug, Clone)]
+pub struct FetchLimits {
+    pub max_bytes: u64,
+    pub total_timeout: Duration,
+    pub connect_timeout: Duration,
+    pub max_redirects: usize,
+}
+
+impl Default for FetchLimits {
+    fn default() -> Self {
+        Self {
+            max_bytes: 32 << 20,
+            total_timeout: Duration::from_secs(20),
+            connect_timeout: Duration::from_secs(5),
+            max_redirects: 5,
+        }
+    }
+}
+
+/// Resolves names with the system resolver and refuses hosts with disallowed addresses.
+#[derive(Debug)]
+struct CheckedResolver {
+    policy: Arc<AddressPolicy>,
+}
+
+impl Resolve for CheckedResolver {
+    fn resolve(&self, name: Name) -> Resolving {
+        let policy = self.policy.clone();
+        Box::pin(async move {
+            let host = name.as_str().to_owned();
+            let addresses: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            for address in &addresses {
+                policy.check(&host, address.ip())?;
+            }
+            Ok(Box::new(addresses.into_iter()) as Addrs)
+        })
+    }
+}
+
+/// An HTTP client bound to an address policy.
+#[derive(Debug, Clone)]
+pub struct Fetcher {
+    client: reqwest::Client,
+    policy: Arc<AddressPolicy>,
+    limits: FetchLimits,
+}
+
+impl Fetcher {
+    pub fn new(policy: AddressPolicy, limits: FetchLimits) -> Result<Self> {
+        let policy = Arc::new(policy);
+        let client = reqwest::Client::builder()
+            .no_proxy()
+            .redirect(reqwest::redirect::Policy::none())
+            .dns_resolver(Arc::new(CheckedResolver { policy: policy.clone() }))
+            .connect_timeout(limits.connect_timeout)
+            .user_agent(concat!("framecast/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| Error::internal(format!("cannot build the asset HTTP client: {e}")))?;
+        Ok(Self { client, policy, limits })
+    }
+
+    /// Fetches `url`, following redirects under the same checks, within the limits.
+    pub async fn fetch(&self, url: &Url) -> Result<Vec<u8>> {
+        let deadline = tokio::time::sleep(self.limits.total_timeout);
+        tokio::pin!(deadline);
+        tokio::select! {
+            result = self.fetch_following(url.clone()) => result,
+            () = &mut deadline => Err(Error::asset(format!(
+                "{url}: took longer than {} s", self.limits.total_timeout.as_secs_f64()
+            ))),
+        }
+    }
+
+    async fn fetch_following(&self, mut url: Url) -> Result<Vec<u8>> {
+        for _hop in 0..=self.limits.max_redirects {
+            self.check_url(&url)?;
+            let response = self.client.get(url.clone()).send().await.map_err(|e| explain(&url, e))?;
+            let status = response.status();
+            if status.is_redirection() {
+                let location = response
+                    .headers()
+                    .get(reqwest::header::LOCATION)
+                    .and_then(|v| v.to_str().ok())
+                    .ok_or_else(|| Error::asset(format!("{url}: redirect {status} without a Location")))?;
+                url = url
+                    .join(location)
+                    .map_err(|e| Error::asset(format!("{url}: bad redirect location {location:?}: {e}")))?;
+                continue;
+            }
+            if !status.is_success() {
+                return Err(Error::asset(format!("{url}: expected status 200, found {status}")));
+            }
+            return self.read_body(&url, response).await;
+        }
+        Err(Error::refused(format!("{url}: more than {} redirects", self.limits.max_redirects)))
+    }
+
+    /// Scheme and literal-address checks; names are checked by the resolver.
+    fn check_url(&self, url: &Url) -> Result<()> {
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(Error::refused(format!("{url}: expected an http or https URL, found scheme {:?}", url.scheme())));
+        }
+        let literal = match url.host() {
+            Some(url::Host::Ipv4(v4)) => Some(IpAddr::V4(v4)),
+            Some(url::Host::Ipv6(v6)) => Some(IpAddr::V6(v6)),
+            Some(url::Host::Domain(_)) => None,
+            None => return Err(Error::refused(format!("{url}: expected a host"))),
+        };
+        if let Some(address) = literal {
+            let host = url.host_str().unwrap_or_default();
+            self.policy.check(host, address).map_err(|r| Error::refused(format!("{url}: {r}")))?;
+        }
+        Ok(())
+    }
+
+    async fn read_body(&self, url: &Url, response: reqwest::Response) -> Result<Vec<u8>> {
+        let max = self.limits.max_bytes;
+        if let Some(length) = response.content_length().filter(|&l| l > max) {
+            return Err(Error::asset(format!("{url}: expected at most {max} bytes, the server announces {length}")));
+        }
+        let mut body = Vec::new();
+        let mut stream = response.bytes_stream();
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|e| explain(url, e))?;
+            if body.len() as u64 + chunk.len() as u64 > max {
+                return Err(Error::asset(format!("{url}: expected at most {max} bytes, received more")));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(body)
+    }
+}
+
+/// Turns a client error into ours, surfacing a resolver refusal as such.
+fn explain(url: &Url, error: reqwest::Error) -> Error {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&error);
+    while let Some(cause) = source {
+        if let Some(refusal) = cause.downcast_ref::<Refusal>() {
+            return Error::refused(format!("{url}: {refusal}"));
+        }
+        source = cause.source();
+    }
+    let mut message = error.to_string();
+    let mut cause = std::error::Error::source(&error);
+    while let Some(inner) = cause {
+        message = format!("{message}: {inner}");
+        cause = inner.source();
+    }
+    Error::asset(format!("{url}: {message}"))
+}

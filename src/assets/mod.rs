@@ -1,0 +1,189 @@
+//! The one asset loader. Every picture and font a movie uses comes through here, from the
+//! project folder or from an http(s) URL, under the address policy and the size, time and
+//! pixel limits. Loads are cached and shared: concurrent renders that need the same URL at
+//! the same moment cause one fetch.
+
+pub mod address;
+pub mod fetch;
+pub mod fonts;
+pub mod image;
+
+use std::collections::BTreeMap;
+use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
+
+use url::Url;
+
+pub use address::{AddressPolicy, AllowRule};
+pub use fetch::{FetchLimits, Fetcher};
+pub use image::ImageLimits;
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::movie::timeline::Content;
+use crate::movie::Timeline;
+
+/// Settings for the loader.
+#[derive(Debug, Clone, Default)]
+pub struct AssetSettings {
+    pub allow: Vec<AllowRule>,
+    pub fetch: FetchLimits,
+    pub image: ImageLimits,
+    /// Decoded pictures kept in memory, in bytes (default 256 MiB).
+    pub cache_bytes: Option<u64>,
+}
+
+/// A decoded picture, shared between renders.
+pub type Picture = Arc<tiny_skia::Pixmap>;
+
+/// Everything a timeline's renderer needs besides the timeline: pictures by source, and
+/// the bytes of the movie's font files.
+#[derive(Debug, Clone, Default)]
+pub struct Assets {
+    pub pictures: BTreeMap<String, Picture>,
+    pub fonts: Vec<Vec<u8>>,
+}
+
+/// Loads and caches assets.
+#[derive(Debug, Clone)]
+pub struct AssetLoader {
+    fetcher: Fetcher,
+    limits: ImageLimits,
+    pictures: moka::future::Cache<String, Picture>,
+}
+
+/// Where a source string points.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    Project(String),
+    Remote(Url),
+}
+
+/// Checks the syntax of an image reference: an http(s) URL, or a relative path inside the
+/// project folder.
+pub fn check_source_syntax(source: &str) -> std::result::Result<Source, String> {
+    if source.len() > crate::movie::params::SOURCE_LIMIT_BYTES {
+        return Err(format!(
+            "expected at most {} bytes, found {}",
+            crate::movie::params::SOURCE_LIMIT_BYTES,
+            source.len()
+        ));
+    }
+    if source.contains("://") || source.starts_with("data:") || source.starts_with("file:") {
+        let url = Url::parse(source).map_err(|e| format!("expected an http(s) URL, found {source:?}: {e}"))?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(format!("expected an http or https URL, found scheme {:?}", url.scheme()));
+        }
+        if url.host().is_none() {
+            return Err(format!("expected a host in {source:?}"));
+        }
+        return Ok(Source::Remote(url));
+    }
+    check_project_path(source)?;
+    Ok(Source::Project(source.to_owned()))
+}
+
+/// Checks that `path` names a file inside a project folder: relative, no `..`.
+pub fn check_project_path(path: &str) -> std::result::Result<(), String> {
+    let fail = || format!("expected a relative path inside the project folder or an http(s) URL, found {path:?}");
+    if path.is_empty() || path.contains('\\') || path.contains('\0') || path.contains(':') {
+        return Err(fail());
+    }
+    let all_normal = Path::new(path).components().all(|c| matches!(c, Component::Normal(_) | Component::CurDir));
+    if all_normal {
+        Ok(())
+    } else {
+        Err(fail())
+    }
+}
+
+/// Resolves a checked project path, refusing symlinks that lead outside the folder.
+fn project_file(project_dir: &Path, path: &str) -> Result<PathBuf> {
+    check_project_path(path).map_err(Error::refused)?;
+    let root = project_dir
+        .canonicalize()
+        .map_err(|e| Error::not_found(format!("project folder {}: {e}", project_dir.display())))?;
+    let file = root
+        .join(path)
+        .canonicalize()
+        .map_err(|e| Error::not_found(format!("asset {path:?} in project {}: {e}", project_dir.display())))?;
+    if !file.starts_with(&root) {
+        return Err(Error::refused(format!("asset {path:?} leads outside the project folder")));
+    }
+    Ok(file)
+}
+
+impl AssetLoader {
+    pub fn new(settings: AssetSettings) -> Result<Self> {
+        let fetcher = Fetcher::new(AddressPolicy::new(settings.allow), settings.fetch)?;
+        let pictures = moka::future::Cache::builder()
+            .max_capacity(settings.cache_bytes.unwrap_or(256 << 20))
+            .weigher(|_key: &String, picture: &Picture| {
+                u32::try_from(picture.data().len()).unwrap_or(u32::MAX)
+            })
+            .build();
+        Ok(Self { fetcher, limits: settings.image, pictures })
+    }
+
+    /// Raw bytes of a source.
+    pub async fn bytes(&self, project_dir: &Path, source: &str) -> Result<Vec<u8>> {
+        match check_source_syntax(source).map_err(|e| Error::refused(format!("{source:?}: {e}")))? {
+            Source::Remote(url) => self.fetcher.fetch(&url).await,
+            Source::Project(path) => {
+                let file = project_file(project_dir, &path)?;
+                let size = tokio::fs::metadata(&file).await.map(|m| m.len()).unwrap_or(0);
+                let max = 64 << 20;
+                if size > max {
+                    return Err(Error::asset(format!("asset {path:?}: expected at most {max} bytes, found {size}")));
+                }
+                tokio::fs::read(&file)
+                    .await
+                    .map_err(|e| Error::new(ErrorKind::Io, format!("asset {path:?}: {e}")))
+            }
+        }
+    }
+
+    /// A decoded picture. Concurrent calls for one source share one load.
+    pub async fn picture(&self, project_dir: &Path, source: &str) -> Result<Picture> {
+        let key = match check_source_syntax(source) {
+            Ok(Source::Remote(url)) => url.to_string(),
+            Ok(Source::Project(path)) => format!("{}\u{0}{path}", project_dir.display()),
+            Err(e) => return Err(Error::refused(format!("{source:?}: {e}"))),
+        };
+        self.pictures
+            .try_get_with(key, async {
+                let bytes = self.bytes(project_dir, source).await?;
+                let limits = self.limits;
+                let origin = source.to_owned();
+                tokio::task::spawn_blocking(move || image::decode(&bytes, &origin, limits))
+                    .await
+                    .map_err(|e| Error::internal(format!("picture decoder stopped: {e}")))?
+                    .map(Arc::new)
+            })
+            .await
+            .map_err(|e: Arc<Error>| (*e).clone())
+    }
+
+    /// Loads every picture and font file a timeline uses.
+    pub async fn load(&self, project_dir: &Path, timeline: &Timeline) -> Result<Assets> {
+        let sources: std::collections::BTreeSet<&str> = timeline
+            .scenes
+            .iter()
+            .flat_map(|scene| &scene.layers)
+            .filter_map(|layer| match &layer.content {
+                Content::Image { source: Some(source), .. } => Some(source.as_str()),
+                _ => None,
+            })
+            .collect();
+        let loads = sources.into_iter().map(|source| async move {
+            let picture = self.picture(project_dir, source).await?;
+            Ok::<_, Error>((source.to_owned(), picture))
+        });
+        let pictures = futures::future::try_join_all(loads).await?.into_iter().collect();
+
+        let mut fonts = Vec::new();
+        for font in &timeline.fonts {
+            fonts.push(self.bytes(project_dir, font).await?);
+        }
+        Ok(Assets { pictures, fonts })
+    }
+}

@@ -1,0 +1,51 @@
+//! Start-up settings from a TOML file, `FRAMECAST_*` environment variables and flags, in
+//! rising order of precedence.
+
+use std::path::Path;
+
+use serde::Deserialize;
+
+use crate::assets::{AllowRule, AssetSettings};
+use crate::error::{Error, ErrorKind, Result};
+
+/// The settings file.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// Hosts, addresses or CIDR networks the asset loader may reach although they are not
+    /// public (for example an internal image service).
+    #[serde(default)]
+    pub allow_hosts: Vec<String>,
+    /// Largest remote asset in bytes.
+    #[serde(default)]
+    pub asset_max_bytes: Option<u64>,
+    /// Seconds a remote asset may take.
+    #[serde(default)]
+    pub asset_timeout_seconds: Option<u64>,
+}
+
+impl Settings {
+    pub fn from_file(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| Error::new(ErrorKind::Io, format!("config file {}: {e}", path.display())))?;
+        toml::from_str(&text).map_err(|e| Error::new(ErrorKind::InvalidParam, format!("config file {}: {e}", path.display())))
+    }
+
+    /// The asset loader settings these imply, with `extra_hosts` from flags or environment.
+    pub fn asset_settings(&self, extra_hosts: &[String]) -> Result<AssetSettings> {
+        let mut settings = AssetSettings::default();
+        for host in self.allow_hosts.iter().chain(extra_hosts) {
+            let rule: AllowRule = host
+                .parse()
+                .map_err(|e| Error::new(ErrorKind::InvalidParam, format!("allowed host {host:?}: {e}")))?;
+            settings.allow.push(rule);
+        }
+        if let Some(bytes) = self.asset_max_bytes {
+            settings.fetch.max_bytes = bytes;
+        }
+        if let Some(seconds) = self.asset_timeout_seconds {
+            settings.fetch.total_timeout = std::time::Duration::from_secs(seconds);
+        }
+        Ok(settings)
+    }
+}

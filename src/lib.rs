@@ -1,0 +1,14 @@
+//! framecast: a render-and-stream origin for dynamic movies.
+//!
+//! The library follows the data: [`movie`] (file format, params, timeline) feeds
+//! [`render`] (frames), with [`assets`] loading every picture and font on the way.
+//! See `docs/` for the movie format and the design.
+
+pub mod assets;
+pub mod config;
+pub mod error;
+pub mod movie;
+pub mod project;
+pub mod render;
+
+pub use error::{Error, ErrorKind, Result};

@@ -1,0 +1,526 @@
+//! A movie bound to params: scenes chosen and placed on the frame axis, every variable
+//! reference replaced by its value, animations ready to evaluate at any frame. The
+//! renderer draws from a `Timeline` alone, so a frame is a pure function of
+//! (movie, params, frame index).
+//!
+//! Scenes follow each other; a scene with a transition starts that many seconds before
+//! the previous one ends, so the two overlap:
+//!
+//! ```text
+//! scene A  |==========|
+//! scene B         |xx=========|     xx: transition frames, both scenes drawn
+//! ```
+
+use std::collections::BTreeSet;
+use std::ops::Range;
+use std::sync::Arc;
+
+use super::color::Color;
+use super::easing::Easing;
+use super::format::{
+    Align, BlendMode, Direction, Fit, GradientKind, Keyframe, Layer, LayerKind, Movie, Overflow,
+    Property, ShapeKind, TransitionKind, VerticalAlign,
+};
+use super::params::{Params, Value};
+use super::rate::FrameRate;
+use super::template::Bindable;
+use super::validate::condition_holds;
+
+/// The movie, bound and laid out.
+#[derive(Debug, Clone)]
+pub struct Timeline {
+    pub width: u32,
+    pub height: u32,
+    pub fps: FrameRate,
+    pub frame_count: u64,
+    pub background: Color,
+    pub scenes: Vec<PlacedScene>,
+    /// Project font files to load before the bundled ones.
+    pub fonts: Vec<String>,
+    /// Variables that choose scenes, and the first frame whose content they can move.
+    structure: Vec<String>,
+    structure_from_frame: i64,
+    background_reads: Option<String>,
+    params: Arc<Params>,
+}
+
+/// A scene placed on the movie's frame axis.
+#[derive(Debug, Clone)]
+pub struct PlacedScene {
+    /// Index in the movie's `scenes`, for messages.
+    pub source_index: usize,
+    pub start_frame: i64,
+    pub frame_count: i64,
+    /// The transition into this scene; `None` or zero frames for a cut.
+    pub transition: Option<PlacedTransition>,
+    pub background: Option<Color>,
+    pub layers: Vec<PlacedLayer>,
+    background_reads: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct PlacedTransition {
+    pub kind: TransitionKind,
+    pub frame_count: i64,
+    pub direction: Direction,
+    pub easing: Easing,
+}
+
+/// A layer with its values bound and its timing in frames relative to its scene.
+#[derive(Debug, Clone)]
+pub struct PlacedLayer {
+    pub kind: LayerKind,
+    pub start_frame: i64,
+    pub end_frame: i64,
+    pub base: Transform,
+    pub blend: BlendMode,
+    pub tracks: Vec<(Property, Track)>,
+    pub content: Content,
+    /// Variables this layer's pixels depend on.
+    pub reads: BTreeSet<String>,
+}
+
+/// The animatable state of a layer at one moment.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Transform {
+    pub x: f64,
+    pub y: f64,
+    /// `None`: the content's natural size (image pixels, text extent, canvas).
+    pub width: Option<f64>,
+    pub height: Option<f64>,
+    pub anchor_x: f64,
+    pub anchor_y: f64,
+    pub scale: f64,
+    pub rotation_deg: f64,
+    pub opacity: f64,
+}
+
+/// Keyframes of one property, times in seconds from the layer start.
+#[derive(Debug, Clone)]
+pub struct Track {
+    keyframes: Vec<(f64, f64, Easing)>,
+}
+
+impl Track {
+    fn new(keyframes: &[Keyframe]) -> Self {
+        Self {
+            keyframes: keyframes
+                .iter()
+                .map(|k| (k.t, k.value, k.easing.unwrap_or_default()))
+                .collect(),
+        }
+    }
+
+    /// The value at `t_seconds`: held before the first and after the last keyframe.
+    pub fn value_at(&self, t_seconds: f64) -> f64 {
+        let keyframes = &self.keyframes;
+        let next = keyframes.partition_point(|&(t, _, _)| t <= t_seconds);
+        if next == 0 {
+            return keyframes[0].1;
+        }
+        if next == keyframes.len() {
+            return keyframes[next - 1].1;
+        }
+        let (t0, v0, easing) = keyframes[next - 1];
+        let (t1, v1, _) = keyframes[next];
+        let progress = easing.apply((t_seconds - t0) / (t1 - t0));
+        v0 + (v1 - v0) * progress
+    }
+
+    /// The largest value the track reaches, overshoot included (sampled).
+    pub fn max_value(&self) -> f64 {
+        let mut max = f64::MIN;
+        for pair in self.keyframes.windows(2) {
+            let (t0, t1) = (pair[0].0, pair[1].0);
+            for step in 0..=32 {
+                max = max.max(self.value_at(t0 + (t1 - t0) * f64::from(step) / 32.0));
+            }
+        }
+        self.keyframes.iter().fold(max, |m, k| m.max(k.1))
+    }
+
+    pub fn is_constant(&self) -> bool {
+        self.keyframes.iter().all(|k| k.1 == self.keyframes[0].1)
+    }
+}
+
+/// What a layer draws, with every variable replaced by its value.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Content {
+    Solid(Color),
+    Gradient(GradientSpec),
+    Image { source: Option<String>, fit: Fit },
+    Text(TextSpec),
+    Shape(ShapeSpec),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct GradientSpec {
+    pub kind: GradientKind,
+    pub stops: Vec<(f64, Color)>,
+    pub angle_deg: f64,
+    pub center: [f64; 2],
+    pub radius: f64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct TextSpec {
+    pub text: String,
+    pub family: String,
+    pub size_px: f64,
+    pub weight: u16,
+    pub italic: bool,
+    pub color: Color,
+    pub align: Align,
+    pub valign: VerticalAlign,
+    pub line_height: f64,
+    pub overflow: Overflow,
+    pub min_size_px: f64,
+    pub stroke: Option<(Color, f64)>,
+    pub shadow: Option<ShadowSpec>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ShapeSpec {
+    pub shape: ShapeKind,
+    pub radius: f64,
+    pub fill: Option<Color>,
+    pub stroke: Option<(Color, f64)>,
+    pub shadow: Option<ShadowSpec>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ShadowSpec {
+    pub color: Color,
+    pub dx: f64,
+    pub dy: f64,
+    pub blur: f64,
+}
+
+/// The bundled family used when a text layer names none.
+pub const DEFAULT_FAMILY: &str = "Noto Sans";
+
+impl Timeline {
+    /// Binds `params` to `movie`, choosing and placing scenes. The movie is validated.
+    pub fn new(movie: &Movie, params: Params) -> Self {
+        let params = Arc::new(params);
+        let lookup = |name: &str| params.get(name).cloned();
+        let fps = movie.canvas.fps;
+
+        let max_transition_frames = movie
+            .scenes
+            .iter()
+            .filter_map(|s| s.transition.as_ref())
+            .map(|t| fps.frames_at(t.duration))
+            .max()
+            .unwrap_or(0);
+
+        let mut scenes: Vec<PlacedScene> = Vec::new();
+        let mut structure = BTreeSet::new();
+        let mut structure_from_frame = i64::MAX;
+        let mut cursor = 0i64;
+        for (index, scene) in movie.scenes.iter().enumerate() {
+            if let Some(condition) = &scene.when {
+                if structure_from_frame == i64::MAX {
+                    structure_from_frame = (cursor - max_transition_frames).max(0);
+                }
+                structure.insert(condition_variable(condition).to_owned());
+                if !condition_holds(condition, lookup) {
+                    continue;
+                }
+            }
+            let frame_count = fps.frames_at(scene.duration).max(1);
+            let transition = scene.transition.as_ref().and_then(|t| {
+                let frames = fps.frames_at(t.duration).min(frame_count - 1);
+                let previous = scenes.last()?;
+                (t.kind != TransitionKind::Cut && frames > 0).then_some(PlacedTransition {
+                    kind: t.kind,
+                    frame_count: frames.min(previous.frame_count),
+                    direction: t.direction,
+                    easing: t.easing.unwrap_or(Easing::Linear),
+                })
+            });
+            let start_frame = cursor - transition.map_or(0, |t| t.frame_count);
+            let layers = scene
+                .layers
+                .iter()
+                .map(|layer| place_layer(layer, fps, frame_count, &params))
+                .collect();
+            scenes.push(PlacedScene {
+                source_index: index,
+                start_frame,
+                frame_count,
+                transition,
+                background: scene.background.as_ref().map(|c| bind_color(c, &params)),
+                background_reads: scene.background.as_ref().and_then(|c| c.variable().map(str::to_owned)),
+                layers,
+            });
+            cursor = start_frame + frame_count;
+        }
+
+        Timeline {
+            width: movie.canvas.width,
+            height: movie.canvas.height,
+            fps,
+            frame_count: cursor.max(0) as u64,
+            background: movie
+                .canvas
+                .background
+                .as_ref()
+                .map_or(Color::BLACK, |c| bind_color(c, &params)),
+            background_reads: movie
+                .canvas
+                .background
+                .as_ref()
+                .and_then(|c| c.variable().map(str::to_owned)),
+            scenes,
+            fonts: movie.fonts.clone(),
+            structure: structure.into_iter().collect(),
+            structure_from_frame,
+            params,
+        }
+    }
+
+    pub fn params(&self) -> &Params {
+        &self.params
+    }
+
+    pub fn duration_seconds(&self) -> f64 {
+        self.fps.seconds_at(self.frame_count as i64)
+    }
+
+    /// The scenes visible at `frame_index`: one, or two during a transition (older first).
+    pub fn scenes_at(&self, frame_index: i64) -> impl Iterator<Item = (usize, &PlacedScene)> {
+        self.scenes
+            .iter()
+            .enumerate()
+            .filter(move |(_, s)| (s.start_frame..s.start_frame + s.frame_count).contains(&frame_index))
+    }
+
+    /// The variables whose values can change any pixel of the frames in `frames`. Two
+    /// bindings that agree on these variables draw those frames identically.
+    pub fn variables_read(&self, frames: Range<u64>) -> BTreeSet<String> {
+        let mut reads = BTreeSet::new();
+        let (first, end) = (frames.start as i64, frames.end as i64);
+        if first >= end {
+            return reads;
+        }
+        if end > self.structure_from_frame {
+            reads.extend(self.structure.iter().cloned());
+        }
+        reads.extend(self.background_reads.iter().cloned());
+        for scene in &self.scenes {
+            let scene_end = scene.start_frame + scene.frame_count;
+            if scene_end <= first || scene.start_frame >= end {
+                continue;
+            }
+            reads.extend(scene.background_reads.iter().cloned());
+            for layer in &scene.layers {
+                let layer_start = scene.start_frame + layer.start_frame;
+                let layer_end = scene.start_frame + layer.end_frame;
+                if layer_start < end && layer_end > first {
+                    reads.extend(layer.reads.iter().cloned());
+                }
+            }
+        }
+        reads
+    }
+}
+
+impl PlacedLayer {
+    /// The layer's state `frame_in_scene` frames after its scene starts.
+    pub fn transform_at(&self, frame_in_scene: i64, fps: FrameRate) -> Transform {
+        let t_seconds = fps.seconds_at(frame_in_scene - self.start_frame);
+        let mut state = self.base;
+        for (property, track) in &self.tracks {
+            let value = track.value_at(t_seconds);
+            match property {
+                Property::X => state.x = value,
+                Property::Y => state.y = value,
+                Property::Width => state.width = Some(value),
+                Property::Height => state.height = Some(value),
+                Property::AnchorX => state.anchor_x = value,
+                Property::AnchorY => state.anchor_y = value,
+                Property::Scale => state.scale = value,
+                Property::Rotation => state.rotation_deg = value,
+                Property::Opacity => state.opacity = value.clamp(0.0, 1.0),
+            }
+        }
+        state
+    }
+
+    pub fn is_visible_at(&self, frame_in_scene: i64) -> bool {
+        (self.start_frame..self.end_frame).contains(&frame_in_scene)
+    }
+
+    /// True when the layer looks the same in every frame of its scene.
+    pub fn is_static_over(&self, scene_frame_count: i64) -> bool {
+        self.start_frame <= 0
+            && self.end_frame >= scene_frame_count
+            && self.tracks.iter().all(|(_, track)| track.is_constant())
+    }
+
+    /// The largest scale the layer reaches, so its content can be drawn sharp enough once.
+    pub fn max_scale(&self) -> f64 {
+        self.tracks
+            .iter()
+            .find(|(p, _)| *p == Property::Scale)
+            .map_or(self.base.scale, |(_, track)| track.max_value())
+    }
+}
+
+fn condition_variable(condition: &super::format::Condition) -> &str {
+    match condition {
+        super::format::Condition::Set(name) => name,
+        super::format::Condition::Test(test) => &test.variable,
+    }
+}
+
+fn bind_color(value: &Bindable<Color>, params: &Params) -> Color {
+    match value {
+        Bindable::Fixed(color) => *color,
+        Bindable::Variable(name) => match params.get(name) {
+            Some(Value::Color(color)) => *color,
+            _ => Color::TRANSPARENT,
+        },
+    }
+}
+
+fn place_layer(layer: &Layer, fps: FrameRate, scene_frames: i64, params: &Params) -> PlacedLayer {
+    let start_frame = fps.frames_at(layer.start).min(scene_frames);
+    let end_frame = layer.end.map_or(scene_frames, |end| fps.frames_at(end).min(scene_frames));
+    let [anchor_x, anchor_y] = layer.anchor.unwrap_or([0.0, 0.0]);
+    let base = Transform {
+        x: layer.x,
+        y: layer.y,
+        width: layer.width,
+        height: layer.height,
+        anchor_x,
+        anchor_y,
+        scale: layer.scale,
+        rotation_deg: layer.rotation,
+        opacity: layer.opacity.clamp(0.0, 1.0),
+    };
+    let tracks = layer.animate.iter().map(|(p, k)| (*p, Track::new(k))).collect();
+
+    let mut reads = BTreeSet::new();
+    let mut color = |value: &Bindable<Color>| {
+        reads.extend(value.variable().map(str::to_owned));
+        bind_color(value, params)
+    };
+    let content = match layer.kind {
+        LayerKind::Solid => Content::Solid(layer.color.as_ref().map_or(Color::BLACK, &mut color)),
+        LayerKind::Gradient => {
+            let gradient = layer.gradient.as_ref().expect("validated: gradient layers have a gradient");
+            Content::Gradient(GradientSpec {
+                kind: gradient.kind,
+                stops: gradient.stops.iter().map(|s| (s.offset, color(&s.color))).collect(),
+                angle_deg: gradient.angle,
+                center: gradient.center.unwrap_or([0.5, 0.5]),
+                radius: gradient.radius.unwrap_or(1.0),
+            })
+        }
+        LayerKind::Shape => Content::Shape(ShapeSpec {
+            shape: layer.shape.expect("validated: shape layers have a shape"),
+            radius: layer.radius.unwrap_or(0.0),
+            fill: layer.fill.as_ref().map(&mut color),
+            stroke: layer.stroke.as_ref().map(|s| (color(&s.color), s.width)),
+            shadow: layer.shadow.as_ref().map(|s| ShadowSpec { color: color(&s.color), dx: s.x, dy: s.y, blur: s.blur }),
+        }),
+        LayerKind::Text => {
+            let font = layer.font.as_ref().expect("validated: text layers have a font");
+            let text_color = layer.color.as_ref().map_or(Color::WHITE, &mut color);
+            let stroke = layer.stroke.as_ref().map(|s| (color(&s.color), s.width));
+            let shadow = layer.shadow.as_ref().map(|s| ShadowSpec { color: color(&s.color), dx: s.x, dy: s.y, blur: s.blur });
+            let template = layer.text.as_ref().expect("validated: text layers have text");
+            reads.extend(template.variables().map(str::to_owned));
+            Content::Text(TextSpec {
+                text: template.render(|name| params.get(name).map(ToString::to_string).unwrap_or_default()),
+                family: font.family.clone().unwrap_or_else(|| DEFAULT_FAMILY.to_owned()),
+                size_px: font.size,
+                weight: font.weight.unwrap_or(400),
+                italic: font.italic,
+                color: text_color,
+                align: layer.align.unwrap_or_default(),
+                valign: layer.valign.unwrap_or_default(),
+                line_height: layer.line_height.unwrap_or(1.2),
+                overflow: layer.overflow.unwrap_or_default(),
+                min_size_px: layer.min_size.unwrap_or(8.0),
+                stroke,
+                shadow,
+            })
+        }
+        LayerKind::Image => {
+            let source = layer.source.as_ref().expect("validated: image layers have a source");
+            let source = match source {
+                Bindable::Fixed(path) => Some(path.clone()),
+                Bindable::Variable(name) => {
+                    reads.insert(name.clone());
+                    match params.get(name) {
+                        Some(Value::Image(source)) => source.clone(),
+                        _ => None,
+                    }
+                }
+            };
+            Content::Image { source, fit: layer.fit.unwrap_or_default() }
+        }
+    };
+
+    PlacedLayer {
+        kind: layer.kind,
+        start_frame,
+        end_frame,
+        base,
+        blend: layer.blend,
+        tracks,
+        content,
+        reads,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn track(points: &[(f64, f64, &str)]) -> Track {
+        Track {
+            keyframes: points.iter().map(|&(t, v, e)| (t, v, e.parse().expect("easing"))).collect(),
+        }
+    }
+
+    #[test]
+    fn track_holds_outside_its_keyframes_and_interpolates_inside() {
+        let t = track(&[(1.0, 10.0, "linear"), (2.0, 20.0, "linear")]);
+        assert_eq!(t.value_at(0.0), 10.0);
+        assert_eq!(t.value_at(1.5), 15.0);
+        assert_eq!(t.value_at(5.0), 20.0);
+    }
+
+    #[test]
+    fn easing_belongs_to_the_keyframe_it_leaves() {
+        let t = track(&[(0.0, 0.0, "hold"), (1.0, 1.0, "linear"), (2.0, 0.0, "linear")]);
+        assert_eq!(t.value_at(0.9), 0.0);
+        assert_eq!(t.value_at(1.5), 0.5);
+    }
+
+    proptest! {
+        #[test]
+        fn linear_interpolation_stays_between_its_keyframes(
+            v0 in -1000.0..1000.0f64, v1 in -1000.0..1000.0f64, t in -1.0..3.0f64,
+        ) {
+            let tr = track(&[(0.0, v0, "linear"), (2.0, v1, "linear")]);
+            let v = tr.value_at(t);
+            prop_assert!(v >= v0.min(v1) - 1e-9 && v <= v0.max(v1) + 1e-9);
+        }
+
+        #[test]
+        fn every_easing_is_continuous_at_keyframes(v0 in -100.0..100.0f64, v1 in -100.0..100.0f64) {
+            for easing in ["linear", "ease-in", "ease-out", "ease-in-out", "overshoot"] {
+                let tr = track(&[(0.0, v0, easing), (1.0, v1, "linear")]);
+                prop_assert!((tr.value_at(1e-9) - v0).abs() < 1e-3);
+                prop_assert!((tr.value_at(1.0 - 1e-9) - v1).abs() < 1e-3);
+            }
+        }
+    }
+}

@@ -1,0 +1,268 @@
+//! Drawing frames. A [`Renderer`] holds a bound timeline and its assets and turns a frame
+//! index into pixels; nothing it draws depends on any other frame, so frames can be drawn
+//! in any order, on any thread, and always come out the same.
+//!
+//! ```text
+//! frame n -> scenes at n (one, or two in a transition)
+//!         -> per scene: static prefix (background + layers that never change, drawn once)
+//!                       + the remaining layers, each a cached raster placed by its transform
+//!         -> transition mix -> Frame
+//! ```
+
+mod effects;
+mod raster;
+mod span;
+pub mod text;
+mod transition;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use tiny_skia::{FilterQuality, Pixmap, PixmapPaint};
+
+pub use span::render_span;
+
+use crate::assets::{fonts, Assets, Picture};
+use crate::error::{Error, Result};
+use crate::movie::format::BlendMode;
+use crate::movie::timeline::{Content, PlacedLayer, PlacedScene, Transform};
+use crate::movie::Timeline;
+use raster::Raster;
+use text::TextEngine;
+
+/// One drawn frame: opaque RGBA, 8 bits per channel, rows top to bottom.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Frame {
+    pixmap: Pixmap,
+}
+
+impl Frame {
+    pub fn width(&self) -> u32 {
+        self.pixmap.width()
+    }
+
+    pub fn height(&self) -> u32 {
+        self.pixmap.height()
+    }
+
+    /// The pixels as RGBA. Frames are opaque, so premultiplied and straight alpha agree.
+    pub fn rgba(&self) -> &[u8] {
+        self.pixmap.data()
+    }
+
+    /// Encodes the frame as PNG.
+    pub fn to_png(&self) -> Result<Vec<u8>> {
+        self.pixmap.encode_png().map_err(|e| Error::internal(format!("png encoding failed: {e}")))
+    }
+}
+
+/// Rasters of one layer by box size; sizes change only when width or height animate.
+type RasterCache = Mutex<HashMap<(u32, u32), Arc<Raster>>>;
+
+/// How many sizes of one layer are kept before the cache is emptied.
+const RASTER_CACHE_SIZES: usize = 64;
+
+/// The part of a scene that is the same in every frame: the backgrounds and the first
+/// `layer_count` layers, already composited.
+#[derive(Debug)]
+struct StaticPrefix {
+    layer_count: usize,
+    pixmap: Pixmap,
+}
+
+/// Draws the frames of one bound timeline.
+#[derive(Debug)]
+pub struct Renderer {
+    timeline: Arc<Timeline>,
+    pictures: BTreeMap<String, Picture>,
+    text: Mutex<TextEngine>,
+    rasters: Vec<Vec<RasterCache>>,
+    prefixes: Vec<OnceLock<StaticPrefix>>,
+}
+
+impl Renderer {
+    /// Prepares a renderer; fails when the movie names a font family that no font provides.
+    pub fn new(timeline: Timeline, assets: Assets) -> Result<Self> {
+        let engine = TextEngine::new(fonts::font_system(assets.fonts));
+        for (scene, layer) in timeline.scenes.iter().flat_map(|s| s.layers.iter().map(move |l| (s, l))) {
+            if let Content::Text(spec) = &layer.content {
+                if !engine.has_family(&spec.family) {
+                    return Err(Error::invalid_movie(format!(
+                        "scenes[{}]: font family {:?} is neither bundled ({}) nor in the movie's fonts",
+                        scene.source_index,
+                        spec.family,
+                        fonts::bundled_families().join(", ")
+                    )));
+                }
+            }
+        }
+        let rasters = timeline
+            .scenes
+            .iter()
+            .map(|s| s.layers.iter().map(|_| RasterCache::default()).collect())
+            .collect();
+        let prefixes = timeline.scenes.iter().map(|_| OnceLock::new()).collect();
+        Ok(Self {
+            timeline: Arc::new(timeline),
+            pictures: assets.pictures,
+            text: Mutex::new(engine),
+            rasters,
+            prefixes,
+        })
+    }
+
+    pub fn timeline(&self) -> &Timeline {
+        &self.timeline
+    }
+
+    /// Draws frame `frame_index` (0-based).
+    pub fn render_frame(&self, frame_index: u64) -> Result<Frame> {
+        let timeline = &self.timeline;
+        if frame_index >= timeline.frame_count {
+            return Err(Error::invalid_param(format!(
+                "frame {frame_index} is past the end of the movie ({} frames)",
+                timeline.frame_count
+            )));
+        }
+        let n = frame_index as i64;
+        let active: Vec<(usize, &PlacedScene)> = timeline.scenes_at(n).collect();
+        let pixmap = match active[..] {
+            [] => self.blank()?,
+            [(index, scene)] => self.draw_scene(index, scene, n - scene.start_frame)?,
+            [(a_index, a), (b_index, b), ..] => {
+                let outgoing = self.draw_scene(a_index, a, n - a.start_frame)?;
+                let incoming = self.draw_scene(b_index, b, n - b.start_frame)?;
+                let transition = b.transition.expect("overlapping scenes come from a transition");
+                let progress = transition
+                    .easing
+                    .apply((n - b.start_frame) as f64 / transition.frame_count as f64);
+                transition::mix(outgoing, incoming, transition, progress as f32, timeline.background)
+            }
+        };
+        Ok(Frame { pixmap })
+    }
+
+    fn blank(&self) -> Result<Pixmap> {
+        let mut pixmap = Pixmap::new(self.timeline.width, self.timeline.height)
+            .ok_or_else(|| Error::internal("canvas has no pixels"))?;
+        pixmap.fill(self.timeline.background.to_skia());
+        Ok(pixmap)
+    }
+
+    fn draw_scene(&self, index: usize, scene: &PlacedScene, frame_in_scene: i64) -> Result<Pixmap> {
+        let prefix = self.prefixes[index].get_or_init(|| self.static_prefix(index, scene));
+        let mut pixmap = prefix.pixmap.clone();
+        for (layer_index, layer) in scene.layers.iter().enumerate().skip(prefix.layer_count) {
+            if layer.is_visible_at(frame_in_scene) {
+                let state = layer.transform_at(frame_in_scene, self.timeline.fps);
+                self.draw_layer(&mut pixmap, index, layer_index, layer, &state);
+            }
+        }
+        Ok(pixmap)
+    }
+
+    /// Composites the backgrounds and the leading layers that never change.
+    fn static_prefix(&self, index: usize, scene: &PlacedScene) -> StaticPrefix {
+        let mut pixmap = Pixmap::new(self.timeline.width, self.timeline.height)
+            .expect("validated canvas sizes are non-zero");
+        pixmap.fill(self.timeline.background.to_skia());
+        if let Some(color) = scene.background {
+            let rect = tiny_skia::Rect::from_xywh(0.0, 0.0, pixmap.width() as f32, pixmap.height() as f32)
+                .expect("canvas rect is valid");
+            pixmap.fill_rect(rect, &raster::solid_paint(color), tiny_skia::Transform::identity(), None);
+        }
+        let mut layer_count = 0;
+        for (layer_index, layer) in scene.layers.iter().enumerate() {
+            if !layer.is_static_over(scene.frame_count) {
+                break;
+            }
+            let state = layer.transform_at(0, self.timeline.fps);
+            self.draw_layer(&mut pixmap, index, layer_index, layer, &state);
+            layer_count += 1;
+        }
+        StaticPrefix { layer_count, pixmap }
+    }
+
+    fn draw_layer(&self, target: &mut Pixmap, scene: usize, index: usize, layer: &PlacedLayer, state: &Transform) {
+        if state.opacity <= 0.0 || state.scale <= 0.0 {
+            return;
+        }
+        let raster = self.raster(scene, index, layer, state);
+        let Some(pixmap) = raster.pixmap.as_ref() else {
+            return;
+        };
+        let placement = tiny_skia::Transform::from_translate(state.x as f32, state.y as f32)
+            .pre_rotate(state.rotation_deg as f32)
+            .pre_scale(state.scale as f32, state.scale as f32)
+            .pre_translate(-(state.anchor_x as f32) * raster.box_w, -(state.anchor_y as f32) * raster.box_h)
+            .pre_scale(1.0 / raster.scale, 1.0 / raster.scale)
+            .pre_translate(-raster.origin.0, -raster.origin.1);
+        let paint = PixmapPaint {
+            opacity: state.opacity as f32,
+            blend_mode: skia_blend(layer.blend),
+            quality: if is_pixel_aligned(&placement) { FilterQuality::Nearest } else { FilterQuality::Bilinear },
+        };
+        target.draw_pixmap(0, 0, pixmap.as_ref(), &paint, placement, None);
+    }
+
+    /// The layer's content at the state's size, drawn on first use.
+    fn raster(&self, scene: usize, index: usize, layer: &PlacedLayer, state: &Transform) -> Arc<Raster> {
+        let size_key = |v: Option<f64>| v.map_or(u32::MAX, |v| (v.max(0.0) * 4.0).round() as u32);
+        let key = (size_key(state.width), size_key(state.height));
+        let cache = &self.rasters[scene][index];
+        if let Some(raster) = cache.lock().expect("raster cache lock").get(&key) {
+            return raster.clone();
+        }
+
+        let raster = Arc::new(self.draw_content(layer, state));
+        let mut cache = cache.lock().expect("raster cache lock");
+        if cache.len() >= RASTER_CACHE_SIZES {
+            cache.clear();
+        }
+        cache.entry(key).or_insert(raster).clone()
+    }
+
+    fn draw_content(&self, layer: &PlacedLayer, state: &Transform) -> Raster {
+        let (canvas_w, canvas_h) = (self.timeline.width as f32, self.timeline.height as f32);
+        let width = state.width.map(|w| w as f32);
+        let height = state.height.map(|h| h as f32);
+        // Drawn at the largest scale the layer reaches, so that zooms stay sharp.
+        let scale = (layer.max_scale() as f32).clamp(1.0, 4.0);
+        match &layer.content {
+            Content::Solid(color) => raster::solid(*color, width.unwrap_or(canvas_w), height.unwrap_or(canvas_h)),
+            Content::Gradient(spec) => raster::gradient(spec, width.unwrap_or(canvas_w), height.unwrap_or(canvas_h)),
+            Content::Shape(spec) => raster::shape(spec, width.unwrap_or(0.0), height.unwrap_or(0.0), scale),
+            Content::Image { source, fit } => match source.as_ref().and_then(|s| self.pictures.get(s)) {
+                Some(picture) => {
+                    let (pw, ph) = (picture.width() as f32, picture.height() as f32);
+                    let (w, h) = match (width, height) {
+                        (Some(w), Some(h)) => (w, h),
+                        (Some(w), None) => (w, w * ph / pw),
+                        (None, Some(h)) => (h * pw / ph, h),
+                        (None, None) => (pw, ph),
+                    };
+                    raster::picture(picture, *fit, w, h, scale)
+                }
+                None => Raster::empty(width.unwrap_or(0.0), height.unwrap_or(0.0)),
+            },
+            Content::Text(spec) => self.text.lock().expect("text engine lock").raster(spec, width, height, scale),
+        }
+    }
+}
+
+/// True when a transform only moves by whole pixels, so sampling can copy pixels exactly.
+fn is_pixel_aligned(t: &tiny_skia::Transform) -> bool {
+    t.sx == 1.0 && t.sy == 1.0 && t.kx == 0.0 && t.ky == 0.0 && t.tx.fract() == 0.0 && t.ty.fract() == 0.0
+}
+
+fn skia_blend(mode: BlendMode) -> tiny_skia::BlendMode {
+    match mode {
+        BlendMode::Normal => tiny_skia::BlendMode::SourceOver,
+        BlendMode::Multiply => tiny_skia::BlendMode::Multiply,
+        BlendMode::Screen => tiny_skia::BlendMode::Screen,
+        BlendMode::Overlay => tiny_skia::BlendMode::Overlay,
+        BlendMode::Darken => tiny_skia::BlendMode::Darken,
+        BlendMode::Lighten => tiny_skia::BlendMode::Lighten,
+        BlendMode::Add => tiny_skia::BlendMode::Plus,
+    }
+}
