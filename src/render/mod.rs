@@ -18,7 +18,7 @@ mod transition;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, OnceLock};
 
-use tiny_skia::{FilterQuality, Pixmap, PixmapPaint};
+use tiny_skia::{FilterQuality, Pixmap};
 
 pub use span::render_span;
 
@@ -197,12 +197,24 @@ impl Renderer {
             .pre_translate(-(state.anchor_x as f32) * raster.box_w, -(state.anchor_y as f32) * raster.box_h)
             .pre_scale(1.0 / raster.scale, 1.0 / raster.scale)
             .pre_translate(-raster.origin.0, -raster.origin.1);
-        let paint = PixmapPaint {
-            opacity: state.opacity as f32,
+        let aligned = is_pixel_aligned(&placement);
+        let quality = if aligned { FilterQuality::Nearest } else { FilterQuality::Bilinear };
+        let paint = tiny_skia::Paint {
+            shader: tiny_skia::Pattern::new(
+                pixmap.as_ref(),
+                tiny_skia::SpreadMode::Pad,
+                quality,
+                state.opacity as f32,
+                tiny_skia::Transform::identity(),
+            ),
             blend_mode: skia_blend(layer.blend),
-            quality: if is_pixel_aligned(&placement) { FilterQuality::Nearest } else { FilterQuality::Bilinear },
+            // Smooth edges when the raster is turned or scaled; exact copies otherwise.
+            anti_alias: !aligned,
+            force_hq_pipeline: false,
         };
-        target.draw_pixmap(0, 0, pixmap.as_ref(), &paint, placement, None);
+        let bounds = tiny_skia::Rect::from_xywh(0.0, 0.0, pixmap.width() as f32, pixmap.height() as f32)
+            .expect("rasters have at least one pixel");
+        target.fill_rect(bounds, &paint, placement, None);
     }
 
     /// The layer's content at the state's size, drawn on first use.

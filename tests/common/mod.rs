@@ -1,0 +1,54 @@
+//! Helpers shared by the integration tests.
+#![allow(dead_code, unreachable_pub)] // each test binary uses a different subset
+
+use std::path::{Path, PathBuf};
+
+use framecast::assets::{AssetLoader, AssetSettings, Assets};
+use framecast::movie::{self, Movie, Params, Timeline};
+use framecast::render::{Frame, Renderer};
+
+pub fn repo_path(relative: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(relative)
+}
+
+pub fn parse_movie(json: &str) -> Movie {
+    movie::parse(json, "test.json").unwrap_or_else(|e| panic!("test movie is invalid: {e}"))
+}
+
+/// A renderer for a movie with no external assets.
+pub fn renderer(movie: &Movie, params: Params) -> Renderer {
+    Renderer::new(Timeline::new(movie, params), Assets::default()).expect("renderer")
+}
+
+/// A renderer that loads assets from `project_dir`.
+pub fn renderer_in(project_dir: &Path, movie: &Movie, params: Params) -> Renderer {
+    let loader = AssetLoader::new(AssetSettings::default()).expect("loader");
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    let timeline = Timeline::new(movie, params);
+    let assets = runtime.block_on(loader.load(project_dir, &timeline)).expect("assets");
+    Renderer::new(timeline, assets).expect("renderer")
+}
+
+pub fn demo_movie() -> Movie {
+    movie::load_file(&repo_path("fixtures/projects/demo/welcome-video.json")).expect("demo movie")
+}
+
+pub fn demo_renderer(params: &[(&str, &str)]) -> Renderer {
+    let movie = demo_movie();
+    let params = Params::from_strings(&movie, params.iter().copied()).expect("demo params");
+    renderer_in(&repo_path("fixtures/projects/demo"), &movie, params)
+}
+
+/// The pixel at (x, y) as RGBA.
+pub fn pixel(frame: &Frame, x: u32, y: u32) -> [u8; 4] {
+    let at = ((y * frame.width() + x) * 4) as usize;
+    frame.rgba()[at..at + 4].try_into().expect("four channels")
+}
+
+/// How many pixels differ between two frames by more than `tolerance` in any channel.
+pub fn differing_pixels(a: &[u8], b: &[u8], tolerance: u8) -> usize {
+    a.chunks_exact(4)
+        .zip(b.chunks_exact(4))
+        .filter(|(p, q)| p.iter().zip(q.iter()).any(|(x, y)| x.abs_diff(*y) > tolerance))
+        .count()
+}
