@@ -45,7 +45,13 @@ pub fn parse(text: &str, origin: &str) -> Result<Movie> {
     let movie: Movie = serde_path_to_error::deserialize(deserializer).map_err(|e| {
         let inner = e.inner();
         let path = e.path().to_string();
-        let at = if path == "." { String::new() } else { format!(" at {path}") };
+        let at = if inner.is_syntax() || inner.is_eof() {
+            " invalid JSON".to_owned()
+        } else if path == "." {
+            String::new()
+        } else {
+            format!(" at {path}")
+        };
         Error::invalid_movie(format!(
             "{origin}:{}:{}{at}: {}",
             inner.line(),
