@@ -9,6 +9,7 @@
 //!         -> transition mix -> Frame
 //! ```
 
+mod composite;
 mod effects;
 mod raster;
 mod span;
@@ -18,13 +19,12 @@ mod transition;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, OnceLock};
 
-use tiny_skia::{FilterQuality, Pixmap};
+use tiny_skia::Pixmap;
 
 pub use span::render_span;
 
 use crate::assets::{fonts, Assets, Picture};
 use crate::error::{Error, Result};
-use crate::movie::format::BlendMode;
 use crate::movie::timeline::{Content, PlacedLayer, PlacedScene, Transform};
 use crate::movie::Timeline;
 use raster::Raster;
@@ -197,24 +197,7 @@ impl Renderer {
             .pre_translate(-(state.anchor_x as f32) * raster.box_w, -(state.anchor_y as f32) * raster.box_h)
             .pre_scale(1.0 / raster.scale, 1.0 / raster.scale)
             .pre_translate(-raster.origin.0, -raster.origin.1);
-        let aligned = is_pixel_aligned(&placement);
-        let quality = if aligned { FilterQuality::Nearest } else { FilterQuality::Bilinear };
-        let paint = tiny_skia::Paint {
-            shader: tiny_skia::Pattern::new(
-                pixmap.as_ref(),
-                tiny_skia::SpreadMode::Pad,
-                quality,
-                state.opacity as f32,
-                tiny_skia::Transform::identity(),
-            ),
-            blend_mode: skia_blend(layer.blend),
-            // Smooth edges when the raster is turned or scaled; exact copies otherwise.
-            anti_alias: !aligned,
-            force_hq_pipeline: false,
-        };
-        let bounds = tiny_skia::Rect::from_xywh(0.0, 0.0, pixmap.width() as f32, pixmap.height() as f32)
-            .expect("rasters have at least one pixel");
-        target.fill_rect(bounds, &paint, placement, None);
+        composite::draw(target, pixmap, placement, state.opacity as f32, layer.blend);
     }
 
     /// The layer's content at the state's size, drawn on first use.
@@ -259,22 +242,5 @@ impl Renderer {
             },
             Content::Text(spec) => self.text.lock().expect("text engine lock").raster(spec, width, height, scale),
         }
-    }
-}
-
-/// True when a transform only moves by whole pixels, so sampling can copy pixels exactly.
-fn is_pixel_aligned(t: &tiny_skia::Transform) -> bool {
-    t.sx == 1.0 && t.sy == 1.0 && t.kx == 0.0 && t.ky == 0.0 && t.tx.fract() == 0.0 && t.ty.fract() == 0.0
-}
-
-fn skia_blend(mode: BlendMode) -> tiny_skia::BlendMode {
-    match mode {
-        BlendMode::Normal => tiny_skia::BlendMode::SourceOver,
-        BlendMode::Multiply => tiny_skia::BlendMode::Multiply,
-        BlendMode::Screen => tiny_skia::BlendMode::Screen,
-        BlendMode::Overlay => tiny_skia::BlendMode::Overlay,
-        BlendMode::Darken => tiny_skia::BlendMode::Darken,
-        BlendMode::Lighten => tiny_skia::BlendMode::Lighten,
-        BlendMode::Add => tiny_skia::BlendMode::Plus,
     }
 }

@@ -62,9 +62,25 @@ fn slide(outgoing: &Pixmap, incoming: &Pixmap, direction: Direction, progress: f
     };
     let mut out = outgoing.clone();
     out.fill(background.to_skia());
-    let copy = tiny_skia::PixmapPaint { blend_mode: tiny_skia::BlendMode::Source, ..Default::default() };
-    let identity = tiny_skia::Transform::identity();
-    out.draw_pixmap(dx, dy, outgoing.as_ref(), &copy, identity, None);
-    out.draw_pixmap(ix, iy, incoming.as_ref(), &copy, identity, None);
+    paste(&mut out, outgoing, dx, dy);
+    paste(&mut out, incoming, ix, iy);
     out
+}
+
+/// Copies `src` into `dst` with its top-left corner at (x, y), clipped to `dst`.
+fn paste(dst: &mut Pixmap, src: &Pixmap, x: i32, y: i32) {
+    let (w, h) = (dst.width() as i32, dst.height() as i32);
+    let (x0, x1) = (x.max(0), (x + src.width() as i32).min(w));
+    if x0 >= x1 {
+        return;
+    }
+    let src_w = src.width() as usize;
+    let src_data = src.data();
+    let dst_data = dst.data_mut();
+    for row in y.max(0)..(y + src.height() as i32).min(h) {
+        let from = ((row - y) as usize * src_w + (x0 - x) as usize) * 4;
+        let to = (row as usize * w as usize + x0 as usize) * 4;
+        let len = (x1 - x0) as usize * 4;
+        dst_data[to..to + len].copy_from_slice(&src_data[from..from + len]);
+    }
 }
