@@ -19,8 +19,13 @@ fn demo_renderer(factor: f64) -> Renderer {
     let params = Params::from_strings(&movie, [("name", "Alex")]).expect("params");
     let timeline = Timeline::new(&movie, params);
     let loader = AssetLoader::new(AssetSettings::default()).expect("loader");
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
-    let assets = runtime.block_on(loader.load(&dir, &timeline)).expect("assets");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let assets = runtime
+        .block_on(loader.load(&dir, &timeline))
+        .expect("assets");
     Renderer::new(timeline, assets).expect("renderer")
 }
 
@@ -60,7 +65,10 @@ fn bench(c: &mut Criterion) {
                 }
             })
         });
-        let pool = rayon::ThreadPoolBuilder::new().num_threads(cores).build().expect("pool");
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(cores)
+            .build()
+            .expect("pool");
         group.bench_function(format!("{cores}-cores"), |b| {
             b.iter(|| {
                 render_span(&renderer, 0..frames, &pool, |_, frame| {

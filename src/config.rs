@@ -26,18 +26,30 @@ pub struct Settings {
 
 impl Settings {
     pub fn from_file(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| Error::new(ErrorKind::Io, format!("config file {}: {e}", path.display())))?;
-        toml::from_str(&text).map_err(|e| Error::new(ErrorKind::InvalidParam, format!("config file {}: {e}", path.display())))
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            Error::new(
+                ErrorKind::Io,
+                format!("config file {}: {e}", path.display()),
+            )
+        })?;
+        toml::from_str(&text).map_err(|e| {
+            Error::new(
+                ErrorKind::InvalidParam,
+                format!("config file {}: {e}", path.display()),
+            )
+        })
     }
 
     /// The asset loader settings these imply, with `extra_hosts` from flags or environment.
     pub fn asset_settings(&self, extra_hosts: &[String]) -> Result<AssetSettings> {
         let mut settings = AssetSettings::default();
         for host in self.allow_hosts.iter().chain(extra_hosts) {
-            let rule: AllowRule = host
-                .parse()
-                .map_err(|e| Error::new(ErrorKind::InvalidParam, format!("allowed host {host:?}: {e}")))?;
+            let rule: AllowRule = host.parse().map_err(|e| {
+                Error::new(
+                    ErrorKind::InvalidParam,
+                    format!("allowed host {host:?}: {e}"),
+                )
+            })?;
             settings.allow.push(rule);
         }
         if let Some(bytes) = self.asset_max_bytes {

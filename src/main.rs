@@ -14,14 +14,23 @@ use framecast::render::render_span;
 use framecast::{Error, Result};
 
 #[derive(Debug, Parser)]
-#[command(name = "framecast", version, about = "Render personalised dynamic movies")]
+#[command(
+    name = "framecast",
+    version,
+    about = "Render personalised dynamic movies"
+)]
 struct Cli {
     /// A TOML settings file.
     #[arg(long, global = true, env = "FRAMECAST_CONFIG")]
     config: Option<PathBuf>,
     /// Lets the asset loader reach a host it would refuse (a name, an address or a CIDR
     /// network); repeatable.
-    #[arg(long = "allow-host", global = true, env = "FRAMECAST_ALLOW_HOST", value_delimiter = ',')]
+    #[arg(
+        long = "allow-host",
+        global = true,
+        env = "FRAMECAST_ALLOW_HOST",
+        value_delimiter = ','
+    )]
     allow_hosts: Vec<String>,
     #[command(subcommand)]
     command: Command,
@@ -97,10 +106,20 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Check { movie, params } => {
             let parsed = movie::load_file(&movie)?;
-            Params::from_strings(&parsed, params.iter().map(|(k, v)| (k.as_str(), v.as_str())))?;
+            Params::from_strings(
+                &parsed,
+                params.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+            )?;
             write_stdout(&format!("{}: ok\n", movie.display()))
         }
-        Command::Render { project, movie, params, frame, output, threads } => {
+        Command::Render {
+            project,
+            movie,
+            params,
+            frame,
+            output,
+            threads,
+        } => {
             let loader = AssetLoader::new(assets)?;
             render(&loader, &project, &movie, &params, frame, &output, threads)
         }
@@ -128,7 +147,8 @@ fn render(
 ) -> Result<()> {
     let project = Project::open(project_dir)?;
     let movie = project.movie(movie_name)?;
-    let params = Params::from_strings(&movie, params.iter().map(|(k, v)| (k.as_str(), v.as_str())))?;
+    let params =
+        Params::from_strings(&movie, params.iter().map(|(k, v)| (k.as_str(), v.as_str())))?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -137,7 +157,9 @@ fn render(
     let frame_count = renderer.timeline().frame_count;
 
     let started = Instant::now();
-    let is_png_file = output.extension().is_some_and(|e| e.eq_ignore_ascii_case("png"));
+    let is_png_file = output
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("png"));
     if is_png_file {
         if let Some(parent) = output.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent).map_err(|e| io_error(parent, e))?;

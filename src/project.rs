@@ -15,7 +15,9 @@ pub fn is_plain_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 128
         && !name.starts_with('.')
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
 }
 
 /// A project folder.
@@ -36,9 +38,14 @@ impl Project {
     /// A project at a path given directly (the CLI).
     pub fn open(dir: &Path) -> Result<Self> {
         if !dir.is_dir() {
-            return Err(Error::not_found(format!("project folder {} not found", dir.display())));
+            return Err(Error::not_found(format!(
+                "project folder {} not found",
+                dir.display()
+            )));
         }
-        Ok(Self { dir: dir.to_path_buf() })
+        Ok(Self {
+            dir: dir.to_path_buf(),
+        })
     }
 
     pub fn dir(&self) -> &Path {
@@ -53,13 +60,21 @@ impl Project {
         }
         let path = self.dir.join(format!("{name}.json"));
         if !path.is_file() {
-            return Err(Error::not_found(format!("movie {name:?} not found in project {}", self.dir.display())));
+            return Err(Error::not_found(format!(
+                "movie {name:?} not found in project {}",
+                self.dir.display()
+            )));
         }
         movie::load_file(&path)
     }
 
     /// Binds params, loads assets and prepares a renderer.
-    pub async fn renderer(&self, movie: &Movie, params: Params, loader: &AssetLoader) -> Result<Renderer> {
+    pub async fn renderer(
+        &self,
+        movie: &Movie,
+        params: Params,
+        loader: &AssetLoader,
+    ) -> Result<Renderer> {
         let timeline = Timeline::new(movie, params);
         let assets = loader.load(&self.dir, &timeline).await?;
         Renderer::new(timeline, assets)

@@ -55,7 +55,11 @@ impl TestServer {
 }
 
 fn ok(body: &[u8]) -> Vec<u8> {
-    let mut response = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len()).into_bytes();
+    let mut response = format!(
+        "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
     response.extend_from_slice(body);
     response
 }
@@ -70,7 +74,10 @@ fn avatar_png() -> Vec<u8> {
 
 fn loader(allow: &[&str], fetch: FetchLimits) -> AssetLoader {
     let settings = AssetSettings {
-        allow: allow.iter().map(|h| h.parse().expect("allow rule")).collect(),
+        allow: allow
+            .iter()
+            .map(|h| h.parse().expect("allow rule"))
+            .collect(),
         fetch,
         ..AssetSettings::default()
     };
@@ -78,7 +85,11 @@ fn loader(allow: &[&str], fetch: FetchLimits) -> AssetLoader {
 }
 
 fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime")
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime")
 }
 
 /// A victim listening on every local address, IPv6 and IPv4, when the host allows it.
@@ -113,9 +124,16 @@ fn refused_addresses_see_no_connection() {
     ] {
         let err = rt.block_on(loader.picture(&project, &url)).expect_err(&url);
         assert_eq!(err.kind(), ErrorKind::AssetRefused, "{url}: {err}");
-        assert!(err.to_string().contains("may not come from"), "{url}: {err}");
+        assert!(
+            err.to_string().contains("may not come from"),
+            "{url}: {err}"
+        );
     }
-    assert_eq!(victim.connections(), 0, "a refused address was connected to");
+    assert_eq!(
+        victim.connections(),
+        0,
+        "a refused address was connected to"
+    );
 }
 
 #[test]
@@ -135,29 +153,41 @@ fn redirect_to_loopback_is_refused_at_the_hop() {
 
 #[test]
 fn allowed_host_is_fetched_and_cached() {
-    let server = TestServer::start("127.0.0.1:0", Arc::new({
-        let png = avatar_png();
-        move |_| ok(&png)
-    }));
+    let server = TestServer::start(
+        "127.0.0.1:0",
+        Arc::new({
+            let png = avatar_png();
+            move |_| ok(&png)
+        }),
+    );
     let loader = loader(&["127.0.0.1"], FetchLimits::default());
     let url = format!("http://127.0.0.1:{}/avatar.png", server.addr.port());
     let project = common::repo_path("fixtures/projects/demo");
     let rt = runtime();
-    let picture = rt.block_on(loader.picture(&project, &url)).expect("allowed fetch");
+    let picture = rt
+        .block_on(loader.picture(&project, &url))
+        .expect("allowed fetch");
     assert_eq!((picture.width(), picture.height()), (512, 512));
     rt.block_on(loader.picture(&project, &url)).expect("cached");
-    assert_eq!(server.connections(), 1, "the second load came from the cache");
+    assert_eq!(
+        server.connections(),
+        1,
+        "the second load came from the cache"
+    );
 }
 
 #[test]
 fn concurrent_loads_of_one_url_fetch_once() {
-    let server = TestServer::start("127.0.0.1:0", Arc::new({
-        let png = avatar_png();
-        move |_| {
-            std::thread::sleep(Duration::from_millis(200));
-            ok(&png)
-        }
-    }));
+    let server = TestServer::start(
+        "127.0.0.1:0",
+        Arc::new({
+            let png = avatar_png();
+            move |_| {
+                std::thread::sleep(Duration::from_millis(200));
+                ok(&png)
+            }
+        }),
+    );
     let loader = loader(&["127.0.0.1"], FetchLimits::default());
     let url = format!("http://127.0.0.1:{}/slow.png", server.addr.port());
     let project = common::repo_path("fixtures/projects/demo");
@@ -172,13 +202,22 @@ fn concurrent_loads_of_one_url_fetch_once() {
 
 #[test]
 fn too_many_redirects() {
-    let server = TestServer::start("127.0.0.1:0", Arc::new(|path: &str| {
-        let n: u32 = path.trim_start_matches('/').parse().unwrap_or(0);
-        redirect(&format!("/{}", n + 1))
-    }));
-    let limits = FetchLimits { max_redirects: 3, ..FetchLimits::default() };
+    let server = TestServer::start(
+        "127.0.0.1:0",
+        Arc::new(|path: &str| {
+            let n: u32 = path.trim_start_matches('/').parse().unwrap_or(0);
+            redirect(&format!("/{}", n + 1))
+        }),
+    );
+    let limits = FetchLimits {
+        max_redirects: 3,
+        ..FetchLimits::default()
+    };
     let err = runtime()
-        .block_on(loader(&["127.0.0.1"], limits).picture(&common::repo_path("fixtures/projects/demo"), &format!("http://127.0.0.1:{}/0", server.addr.port())))
+        .block_on(loader(&["127.0.0.1"], limits).picture(
+            &common::repo_path("fixtures/projects/demo"),
+            &format!("http://127.0.0.1:{}/0", server.addr.port()),
+        ))
         .expect_err("redirect loop");
     assert!(err.to_string().contains("more than 3 redirects"), "{err}");
     assert_eq!(server.connections(), 4);
@@ -186,41 +225,67 @@ fn too_many_redirects() {
 
 #[test]
 fn oversized_bodies_are_refused() {
-    let announced = TestServer::start("127.0.0.1:0", Arc::new(|_: &str| {
-        b"HTTP/1.1 200 OK\r\nContent-Length: 100000000\r\nConnection: close\r\n\r\nxxxx".to_vec()
-    }));
-    let streamed = TestServer::start("127.0.0.1:0", Arc::new(|_: &str| {
-        let mut response = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n".to_vec();
-        for _ in 0..64 {
-            response.extend_from_slice(b"400\r\n");
-            response.extend_from_slice(&[b'x'; 0x400]);
-            response.extend_from_slice(b"\r\n");
-        }
-        response.extend_from_slice(b"0\r\n\r\n");
-        response
-    }));
-    let limits = FetchLimits { max_bytes: 16 * 1024, ..FetchLimits::default() };
+    let announced = TestServer::start(
+        "127.0.0.1:0",
+        Arc::new(|_: &str| {
+            b"HTTP/1.1 200 OK\r\nContent-Length: 100000000\r\nConnection: close\r\n\r\nxxxx"
+                .to_vec()
+        }),
+    );
+    let streamed = TestServer::start(
+        "127.0.0.1:0",
+        Arc::new(|_: &str| {
+            let mut response =
+                b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+                    .to_vec();
+            for _ in 0..64 {
+                response.extend_from_slice(b"400\r\n");
+                response.extend_from_slice(&[b'x'; 0x400]);
+                response.extend_from_slice(b"\r\n");
+            }
+            response.extend_from_slice(b"0\r\n\r\n");
+            response
+        }),
+    );
+    let limits = FetchLimits {
+        max_bytes: 16 * 1024,
+        ..FetchLimits::default()
+    };
     let loader = loader(&["127.0.0.1"], limits);
     let project = common::repo_path("fixtures/projects/demo");
     let rt = runtime();
     for server in [&announced, &streamed] {
         let url = format!("http://127.0.0.1:{}/big", server.addr.port());
-        let err = rt.block_on(loader.picture(&project, &url)).expect_err("too big");
+        let err = rt
+            .block_on(loader.picture(&project, &url))
+            .expect_err("too big");
         assert_eq!(err.kind(), ErrorKind::AssetFailed);
-        assert!(err.to_string().contains("expected at most 16384 bytes"), "{err}");
+        assert!(
+            err.to_string().contains("expected at most 16384 bytes"),
+            "{err}"
+        );
     }
 }
 
 #[test]
 fn slow_servers_time_out() {
-    let server = TestServer::start("127.0.0.1:0", Arc::new(|_: &str| {
-        std::thread::sleep(Duration::from_secs(5));
-        Vec::new()
-    }));
-    let limits = FetchLimits { total_timeout: Duration::from_millis(300), ..FetchLimits::default() };
+    let server = TestServer::start(
+        "127.0.0.1:0",
+        Arc::new(|_: &str| {
+            std::thread::sleep(Duration::from_secs(5));
+            Vec::new()
+        }),
+    );
+    let limits = FetchLimits {
+        total_timeout: Duration::from_millis(300),
+        ..FetchLimits::default()
+    };
     let url = format!("http://127.0.0.1:{}/slow", server.addr.port());
     let err = runtime()
-        .block_on(loader(&["127.0.0.1"], limits).picture(&common::repo_path("fixtures/projects/demo"), &url))
+        .block_on(
+            loader(&["127.0.0.1"], limits)
+                .picture(&common::repo_path("fixtures/projects/demo"), &url),
+        )
         .expect_err("timeout");
     assert!(err.to_string().contains("took longer than 0.3 s"), "{err}");
 }
@@ -228,7 +293,11 @@ fn slow_servers_time_out() {
 #[test]
 fn non_http_schemes_are_refused() {
     let loader = loader(&[], FetchLimits::default());
-    for url in ["file:///etc/passwd", "ftp://example.com/a.png", "data:image/png;base64,AAAA"] {
+    for url in [
+        "file:///etc/passwd",
+        "ftp://example.com/a.png",
+        "data:image/png;base64,AAAA",
+    ] {
         let err = runtime()
             .block_on(loader.picture(&common::repo_path("fixtures/projects/demo"), url))
             .expect_err(url);
@@ -241,7 +310,11 @@ fn crc32(bytes: &[u8]) -> u32 {
     for &byte in bytes {
         crc ^= u32::from(byte);
         for _ in 0..8 {
-            crc = if crc & 1 == 1 { (crc >> 1) ^ 0xedb8_8320 } else { crc >> 1 };
+            crc = if crc & 1 == 1 {
+                (crc >> 1) ^ 0xedb8_8320
+            } else {
+                crc >> 1
+            };
         }
     }
     !crc
@@ -269,9 +342,23 @@ fn png_claiming(width: u32, height: u32) -> Vec<u8> {
 #[test]
 fn decompression_bombs_are_refused_from_the_header() {
     let started = std::time::Instant::now();
-    let err = decode(&png_claiming(60_000, 60_000), "bomb.png", ImageLimits::default()).expect_err("bomb");
-    assert!(err.to_string().contains("picture of 60000x60000 exceeds the limit"), "{err}");
-    let err = decode(&png_claiming(8000, 8000), "wide.png", ImageLimits::default()).expect_err("too many pixels");
+    let err = decode(
+        &png_claiming(60_000, 60_000),
+        "bomb.png",
+        ImageLimits::default(),
+    )
+    .expect_err("bomb");
+    assert!(
+        err.to_string()
+            .contains("picture of 60000x60000 exceeds the limit"),
+        "{err}"
+    );
+    let err = decode(
+        &png_claiming(8000, 8000),
+        "wide.png",
+        ImageLimits::default(),
+    )
+    .expect_err("too many pixels");
     assert!(err.to_string().contains("8000x8000"), "{err}");
     // Refused without allocating pixels: far quicker than decoding 3.6 billion of them.
     assert!(started.elapsed() < Duration::from_secs(2));
@@ -279,13 +366,29 @@ fn decompression_bombs_are_refused_from_the_header() {
 
 #[test]
 fn decoder_allocation_is_capped() {
-    let limits = ImageLimits { max_alloc_bytes: 1 << 20, ..ImageLimits::default() };
-    let err = decode(&png_claiming(1000, 1000), "big.png", limits).expect_err("over the allocation cap");
-    assert_eq!(err.to_string(), "big.png: cannot decode picture: Memory limit exceeded");
+    let limits = ImageLimits {
+        max_alloc_bytes: 1 << 20,
+        ..ImageLimits::default()
+    };
+    let err =
+        decode(&png_claiming(1000, 1000), "big.png", limits).expect_err("over the allocation cap");
+    assert_eq!(
+        err.to_string(),
+        "big.png: cannot decode picture: Memory limit exceeded"
+    );
 }
 
 #[test]
 fn garbage_is_not_a_picture() {
-    let err = decode(b"<html>not a picture</html>", "page.html", ImageLimits::default()).expect_err("garbage");
-    assert!(err.to_string().contains("expected a PNG, JPEG, WebP, GIF or TIFF picture"), "{err}");
+    let err = decode(
+        b"<html>not a picture</html>",
+        "page.html",
+        ImageLimits::default(),
+    )
+    .expect_err("garbage");
+    assert!(
+        err.to_string()
+            .contains("expected a PNG, JPEG, WebP, GIF or TIFF picture"),
+        "{err}"
+    );
 }

@@ -35,7 +35,9 @@ fn params(pairs: &[(&str, &str)]) -> Params {
 fn frames(pairs: &[(&str, &str)]) -> Vec<Vec<u8>> {
     let movie = parse_movie(THREE_SCENES);
     let r = renderer(&movie, params(pairs));
-    (0..r.timeline().frame_count).map(|i| r.render_frame(i).expect("frame").rgba().to_vec()).collect()
+    (0..r.timeline().frame_count)
+        .map(|i| r.render_frame(i).expect("frame").rgba().to_vec())
+        .collect()
 }
 
 #[test]
@@ -43,28 +45,46 @@ fn same_input_same_pixels_across_renderers() {
     let a = demo_renderer(&[("name", "Alex")]);
     let b = demo_renderer(&[("name", "Alex")]);
     for index in [0, 45, 150, 205, 299] {
-        assert_eq!(a.render_frame(index).expect("frame"), b.render_frame(index).expect("frame"), "frame {index}");
+        assert_eq!(
+            a.render_frame(index).expect("frame"),
+            b.render_frame(index).expect("frame"),
+            "frame {index}"
+        );
     }
 }
 
 #[test]
 fn frames_do_not_depend_on_render_order() {
     let r = demo_renderer(&[]);
-    let backwards: Vec<_> = [250u64, 120, 10].iter().map(|&i| r.render_frame(i).expect("frame")).collect();
+    let backwards: Vec<_> = [250u64, 120, 10]
+        .iter()
+        .map(|&i| r.render_frame(i).expect("frame"))
+        .collect();
     let fresh = demo_renderer(&[]);
     for (frame, index) in backwards.iter().zip([250u64, 120, 10]) {
-        assert_eq!(*frame, fresh.render_frame(index).expect("frame"), "frame {index}");
+        assert_eq!(
+            *frame,
+            fresh.render_frame(index).expect("frame"),
+            "frame {index}"
+        );
     }
 }
 
 #[test]
 fn parallel_span_matches_sequential_frames_in_order() {
     let r = demo_renderer(&[("name", "Zoë")]);
-    let pool = rayon::ThreadPoolBuilder::new().num_threads(3).build().expect("pool");
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(3)
+        .build()
+        .expect("pool");
     let mut seen = Vec::new();
     render_span(&r, 190..230, &pool, |index, frame| {
         seen.push(index);
-        assert_eq!(frame, r.render_frame(index).expect("frame"), "frame {index}");
+        assert_eq!(
+            frame,
+            r.render_frame(index).expect("frame"),
+            "frame {index}"
+        );
         Ok(())
     })
     .expect("span");
@@ -74,7 +94,10 @@ fn parallel_span_matches_sequential_frames_in_order() {
 #[test]
 fn span_stops_at_the_first_error() {
     let r = demo_renderer(&[]);
-    let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().expect("pool");
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(2)
+        .build()
+        .expect("pool");
     let mut count = 0;
     let result = render_span(&r, 0..40, &pool, |index, _| {
         count += 1;
@@ -92,7 +115,10 @@ fn span_stops_at_the_first_error() {
 fn frame_past_the_end_is_an_error() {
     let r = demo_renderer(&[]);
     let err = r.render_frame(300).expect_err("past the end");
-    assert_eq!(err.to_string(), "frame 300 is past the end of the movie (300 frames)");
+    assert_eq!(
+        err.to_string(),
+        "frame 300 is past the end of the movie (300 frames)"
+    );
 }
 
 #[test]
@@ -102,9 +128,13 @@ fn optional_and_chosen_scenes() {
     assert_eq!(count(&[]), 30, "intro, main, and the not-gold scene");
     assert_eq!(count(&[("vip", "true")]), 40);
     assert_eq!(count(&[("plan", "gold")]), 30);
-    let gold = renderer(&movie, params(&[("plan", "gold")])).render_frame(25).expect("frame");
+    let gold = renderer(&movie, params(&[("plan", "gold")]))
+        .render_frame(25)
+        .expect("frame");
     assert_eq!(common::pixel(&gold, 5, 5), [0xff, 0xd7, 0x00, 0xff]);
-    let free = renderer(&movie, params(&[])).render_frame(25).expect("frame");
+    let free = renderer(&movie, params(&[]))
+        .render_frame(25)
+        .expect("frame");
     assert_eq!(common::pixel(&free, 5, 5), [0x80, 0x80, 0x80, 0xff]);
 }
 
@@ -113,16 +143,31 @@ fn layer_time_spans() {
     let movie = parse_movie(THREE_SCENES);
     let r = renderer(&movie, params(&[]));
     // The accent square shows from 0.5 s into scene 2 (frame 15).
-    assert_eq!(common::pixel(&r.render_frame(14).expect("frame"), 45, 25), [0, 0, 0, 255]);
-    assert_eq!(common::pixel(&r.render_frame(15).expect("frame"), 45, 25), [255, 0, 0, 255]);
+    assert_eq!(
+        common::pixel(&r.render_frame(14).expect("frame"), 45, 25),
+        [0, 0, 0, 255]
+    );
+    assert_eq!(
+        common::pixel(&r.render_frame(15).expect("frame"), 45, 25),
+        [255, 0, 0, 255]
+    );
 }
 
 #[test]
 fn variables_read_by_spans() {
     let movie = parse_movie(THREE_SCENES);
     let timeline = renderer(&movie, params(&[])).timeline().clone();
-    let read = |a: u64, b: u64| timeline.variables_read(a..b).into_iter().collect::<Vec<_>>();
-    assert!(read(0, 10).is_empty(), "the intro reads nothing: {:?}", read(0, 10));
+    let read = |a: u64, b: u64| {
+        timeline
+            .variables_read(a..b)
+            .into_iter()
+            .collect::<Vec<_>>()
+    };
+    assert!(
+        read(0, 10).is_empty(),
+        "the intro reads nothing: {:?}",
+        read(0, 10)
+    );
     assert_eq!(read(10, 15), ["name"], "the square is not visible yet");
     assert_eq!(read(10, 20), ["accent", "name"]);
     // Scenes chosen by variables: from their position on, the choice is read.
@@ -133,12 +178,17 @@ fn variables_read_by_spans() {
 fn spans_that_do_not_read_a_variable_do_not_change_with_it() {
     let base = frames(&[]);
     let renamed = frames(&[("name", "Bob"), ("accent", "#00ffff")]);
-    let timeline = renderer(&parse_movie(THREE_SCENES), params(&[])).timeline().clone();
+    let timeline = renderer(&parse_movie(THREE_SCENES), params(&[]))
+        .timeline()
+        .clone();
     for index in 0..base.len() as u64 {
         let reads = timeline.variables_read(index..index + 1);
         let differs = differing_pixels(&base[index as usize], &renamed[index as usize], 0) > 0;
         let reads_changed = reads.contains("name") || reads.contains("accent");
-        assert!(!differs || reads_changed, "frame {index} changed but reads only {reads:?}");
+        assert!(
+            !differs || reads_changed,
+            "frame {index} changed but reads only {reads:?}"
+        );
         if (10..20).contains(&index) {
             assert!(differs, "frame {index} shows the name, so it must change");
         }
@@ -149,5 +199,8 @@ fn spans_that_do_not_read_a_variable_do_not_change_with_it() {
 fn demo_end_card_and_intro_read_the_name() {
     let r = demo_renderer(&[]);
     let reads = r.timeline().variables_read(0..300);
-    assert_eq!(reads.into_iter().collect::<Vec<_>>(), ["accent", "avatar", "name"]);
+    assert_eq!(
+        reads.into_iter().collect::<Vec<_>>(),
+        ["accent", "avatar", "name"]
+    );
 }

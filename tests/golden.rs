@@ -25,28 +25,48 @@ fn movie_json(layers: &str, extra_scene: &str) -> String {
 
 fn check_golden(name: &str, json: &str, frame_index: u64) {
     let movie = parse_movie(json);
-    let frame = renderer(&movie, Params::defaults(&movie)).render_frame(frame_index).expect("frame renders");
+    let frame = renderer(&movie, Params::defaults(&movie))
+        .render_frame(frame_index)
+        .expect("frame renders");
     let path = repo_path(&format!("fixtures/golden/{name}.png"));
     if std::env::var_os("UPDATE_GOLDEN").is_some() {
         std::fs::write(&path, frame.to_png().expect("png")).expect("write golden");
         return;
     }
     let golden = image::open(&path)
-        .unwrap_or_else(|e| panic!("{}: {e} (run with UPDATE_GOLDEN=1 to create it)", path.display()))
+        .unwrap_or_else(|e| {
+            panic!(
+                "{}: {e} (run with UPDATE_GOLDEN=1 to create it)",
+                path.display()
+            )
+        })
         .into_rgba8();
-    assert_eq!((golden.width(), golden.height()), (frame.width(), frame.height()), "{name}: size");
+    assert_eq!(
+        (golden.width(), golden.height()),
+        (frame.width(), frame.height()),
+        "{name}: size"
+    );
     let differing = differing_pixels(golden.as_raw(), frame.rgba(), TOLERANCE);
     let share = differing as f64 / f64::from(frame.width() * frame.height());
     if share > MAX_DIFFERING_SHARE {
         let out = repo_path("target/golden-diff");
         std::fs::create_dir_all(&out).expect("diff folder");
-        std::fs::write(out.join(format!("{name}.png")), frame.to_png().expect("png")).expect("write");
+        std::fs::write(
+            out.join(format!("{name}.png")),
+            frame.to_png().expect("png"),
+        )
+        .expect("write");
         let diff: Vec<u8> = golden
             .as_raw()
             .chunks_exact(4)
             .zip(frame.rgba().chunks_exact(4))
             .flat_map(|(a, b)| {
-                let d = a.iter().zip(b).map(|(x, y)| x.abs_diff(*y)).max().unwrap_or(0);
+                let d = a
+                    .iter()
+                    .zip(b)
+                    .map(|(x, y)| x.abs_diff(*y))
+                    .max()
+                    .unwrap_or(0);
                 [d.saturating_mul(8), 0, 0, 255]
             })
             .collect();
@@ -60,7 +80,14 @@ fn check_golden(name: &str, json: &str, frame_index: u64) {
 
 #[test]
 fn solid() {
-    check_golden("solid", &movie_json(r##"{"type": "solid", "color": "#e05050", "x": 20, "y": 10, "width": 60, "height": 40}"##, ""), 0);
+    check_golden(
+        "solid",
+        &movie_json(
+            r##"{"type": "solid", "color": "#e05050", "x": 20, "y": 10, "width": 60, "height": 40}"##,
+            "",
+        ),
+        0,
+    );
 }
 
 #[test]
@@ -95,9 +122,13 @@ fn image_with_fit_and_rotation() {
         "",
     );
     let movie = parse_movie(&json);
-    let frame = common::renderer_in(&repo_path("fixtures/projects/demo"), &movie, Params::defaults(&movie))
-        .render_frame(0)
-        .expect("frame renders");
+    let frame = common::renderer_in(
+        &repo_path("fixtures/projects/demo"),
+        &movie,
+        Params::defaults(&movie),
+    )
+    .render_frame(0)
+    .expect("frame renders");
     let path = repo_path("fixtures/golden/image.png");
     if std::env::var_os("UPDATE_GOLDEN").is_some() {
         std::fs::write(&path, frame.to_png().expect("png")).expect("write golden");
@@ -105,7 +136,10 @@ fn image_with_fit_and_rotation() {
     }
     let golden = image::open(&path).expect("golden image").into_rgba8();
     let differing = differing_pixels(golden.as_raw(), frame.rgba(), TOLERANCE);
-    assert!(differing as f64 / 14400.0 <= MAX_DIFFERING_SHARE, "image: {differing} pixels differ");
+    assert!(
+        differing as f64 / 14400.0 <= MAX_DIFFERING_SHARE,
+        "image: {differing} pixels differ"
+    );
 }
 
 #[test]
@@ -124,7 +158,9 @@ fn text_wraps_and_aligns_in_its_box() {
 
 #[test]
 fn blend_modes() {
-    for mode in ["normal", "multiply", "screen", "overlay", "darken", "lighten", "add"] {
+    for mode in [
+        "normal", "multiply", "screen", "overlay", "darken", "lighten", "add",
+    ] {
         let layers = format!(
             r##"{{"type": "gradient", "gradient": {{"stops": [{{"offset": 0, "color": "#000000"}}, {{"offset": 1, "color": "#ffffff"}}]}}}},
             {{"type": "shape", "shape": "ellipse", "x": 30, "y": 5, "width": 100, "height": 80, "fill": "#ff8000", "blend": "{mode}"}}"##
@@ -135,7 +171,15 @@ fn blend_modes() {
 
 #[test]
 fn easings_at_mid_animation() {
-    for easing in ["linear", "ease-in", "ease-out", "ease-in-out", "overshoot", "hold", "cubic-bezier(0.1, 0.7, 0.1, 1)"] {
+    for easing in [
+        "linear",
+        "ease-in",
+        "ease-out",
+        "ease-in-out",
+        "overshoot",
+        "hold",
+        "cubic-bezier(0.1, 0.7, 0.1, 1)",
+    ] {
         let layer = format!(
             r##"{{"type": "shape", "shape": "rectangle", "x": 0, "y": 35, "width": 20, "height": 20, "fill": "#ffffff",
             "animate": {{"x": [{{"t": 0, "value": 0, "easing": "{easing}"}}, {{"t": 1, "value": 140}}],
@@ -148,13 +192,23 @@ fn easings_at_mid_animation() {
 
 #[test]
 fn transitions_at_mid_point() {
-    for (kind, direction) in [("crossfade", "left"), ("slide", "left"), ("slide", "up"), ("wipe", "right"), ("wipe", "down")] {
+    for (kind, direction) in [
+        ("crossfade", "left"),
+        ("slide", "left"),
+        ("slide", "up"),
+        ("wipe", "right"),
+        ("wipe", "down"),
+    ] {
         let layers = r##"{"type": "solid", "color": "#ff0000"}"##;
         let next = format!(
             r##", {{"duration": 2, "transition": {{"type": "{kind}", "duration": 1, "direction": "{direction}"}},
                 "layers": [{{"type": "solid", "color": "#0000ff"}}]}}"##
         );
         // Scene 2 starts at frame 10 (20 - 10 overlap); frame 15 is half-way.
-        check_golden(&format!("transition-{kind}-{direction}"), &movie_json(layers, &next), 15);
+        check_golden(
+            &format!("transition-{kind}-{direction}"),
+            &movie_json(layers, &next),
+            15,
+        );
     }
 }

@@ -35,7 +35,11 @@ fn shape(text: &str) -> Vec<ShapedGlyph> {
 fn assert_no_missing_glyphs(text: &str, glyphs: &[ShapedGlyph]) {
     assert!(!glyphs.is_empty(), "{text}: nothing shaped");
     for glyph in glyphs {
-        assert_ne!(glyph.glyph_id, 0, "{text}: missing glyph for the cluster at byte {} ({})", glyph.cluster, glyph.family);
+        assert_ne!(
+            glyph.glyph_id, 0,
+            "{text}: missing glyph for the cluster at byte {} ({})",
+            glyph.cluster, glyph.family
+        );
     }
 }
 
@@ -58,21 +62,37 @@ fn arabic_is_joined_and_right_to_left() {
     let text = "محمد";
     let glyphs = shape(text);
     assert_no_missing_glyphs(text, &glyphs);
-    assert!(glyphs.iter().all(|g| g.family == "Noto Sans Arabic"), "{glyphs:?}");
+    assert!(
+        glyphs.iter().all(|g| g.family == "Noto Sans Arabic"),
+        "{glyphs:?}"
+    );
     // Visual order runs right to left: the first letter sits rightmost.
-    let first = glyphs.iter().find(|g| g.cluster == 0).expect("first letter");
+    let first = glyphs
+        .iter()
+        .find(|g| g.cluster == 0)
+        .expect("first letter");
     assert!(glyphs.iter().all(|g| g.x <= first.x), "{glyphs:?}");
     // Joining forms differ from the isolated letters: the two mims get different glyphs.
-    let mims: Vec<u16> = glyphs.iter().filter(|g| text[g.cluster..].starts_with('م')).map(|g| g.glyph_id).collect();
+    let mims: Vec<u16> = glyphs
+        .iter()
+        .filter(|g| text[g.cluster..].starts_with('م'))
+        .map(|g| g.glyph_id)
+        .collect();
     assert_eq!(mims.len(), 2);
-    assert_ne!(mims[0], mims[1], "initial and medial forms are the same glyph: not shaped");
+    assert_ne!(
+        mims[0], mims[1],
+        "initial and medial forms are the same glyph: not shaped"
+    );
 }
 
 #[test]
 fn chinese() {
     let glyphs = shape("李小龙");
     assert_no_missing_glyphs("李小龙", &glyphs);
-    assert!(glyphs.iter().all(|g| g.family == "Droid Sans Fallback"), "{glyphs:?}");
+    assert!(
+        glyphs.iter().all(|g| g.family == "Droid Sans Fallback"),
+        "{glyphs:?}"
+    );
     assert!(glyphs.windows(2).all(|w| w[0].x < w[1].x));
 }
 
@@ -81,25 +101,45 @@ fn devanagari_is_shaped() {
     let text = "अनुष्का";
     let glyphs = shape(text);
     assert_no_missing_glyphs(text, &glyphs);
-    assert!(glyphs.iter().all(|g| g.family == "Noto Sans Devanagari"), "{glyphs:?}");
+    assert!(
+        glyphs.iter().all(|g| g.family == "Noto Sans Devanagari"),
+        "{glyphs:?}"
+    );
     // The conjunct ष्क forms fewer glyphs than code points.
-    assert!(glyphs.len() < text.chars().count(), "{} glyphs for {} code points", glyphs.len(), text.chars().count());
+    assert!(
+        glyphs.len() < text.chars().count(),
+        "{} glyphs for {} code points",
+        glyphs.len(),
+        text.chars().count()
+    );
 }
 
 #[test]
 fn mixed_scripts_fall_back_per_run() {
     let glyphs = shape("Hi محمد 李");
     assert_no_missing_glyphs("mixed", &glyphs);
-    let families: std::collections::BTreeSet<&str> = glyphs.iter().map(|g| g.family.as_str()).collect();
-    assert!(families.contains("Noto Sans") && families.contains("Noto Sans Arabic") && families.contains("Droid Sans Fallback"));
+    let families: std::collections::BTreeSet<&str> =
+        glyphs.iter().map(|g| g.family.as_str()).collect();
+    assert!(
+        families.contains("Noto Sans")
+            && families.contains("Noto Sans Arabic")
+            && families.contains("Droid Sans Fallback")
+    );
 }
 
 #[test]
 fn every_name_draws_ink_in_the_demo() {
-    let baseline = demo_renderer(&[("name", "")]).render_frame(100).expect("frame");
+    let baseline = demo_renderer(&[("name", "")])
+        .render_frame(100)
+        .expect("frame");
     for name in ["Zoë", "Владимир", "محمد", "李小龙", "अनुष्का"] {
-        let frame = demo_renderer(&[("name", name)]).render_frame(100).expect("frame");
+        let frame = demo_renderer(&[("name", name)])
+            .render_frame(100)
+            .expect("frame");
         let changed = differing_pixels(baseline.rgba(), frame.rgba(), 8);
-        assert!(changed > 500, "{name}: only {changed} pixels differ from an empty name");
+        assert!(
+            changed > 500,
+            "{name}: only {changed} pixels differ from an empty name"
+        );
     }
 }

@@ -16,35 +16,61 @@ const CANVAS: &str = r#""canvas": {"width": 64, "height": 64, "fps": 25}"#;
 fn syntax_error_has_line_and_column() {
     let message = error("{\n  \"canvas\": {\"width\": 64,,}\n}");
     assert!(message.starts_with("m.json:2:"), "{message}");
-    assert!(message.contains("invalid JSON: key must be a string"), "{message}");
+    assert!(
+        message.contains("invalid JSON: key must be a string"),
+        "{message}"
+    );
 }
 
 #[test]
 fn unknown_field_names_the_accepted_ones() {
-    let message = error(&format!("{{{CANVAS}, \"scenes\": [{{\"duration\": 1, \"layres\": []}}]}}"));
+    let message = error(&format!(
+        "{{{CANVAS}, \"scenes\": [{{\"duration\": 1, \"layres\": []}}]}}"
+    ));
     assert!(message.starts_with("m.json:1:"), "{message}");
-    assert!(message.contains("scenes[0]") && message.contains("unknown field `layres`"), "{message}");
+    assert!(
+        message.contains("scenes[0]") && message.contains("unknown field `layres`"),
+        "{message}"
+    );
     assert!(message.contains("expected one of"), "{message}");
 }
 
 #[test]
 fn unknown_layer_type() {
-    let message = error(&format!("{{{CANVAS}, \"scenes\": [{{\"duration\": 1, \"layers\": [{{\"type\": \"circle\"}}]}}]}}"));
-    assert!(message.contains("scenes[0].layers[0].type") && message.contains("unknown variant `circle`"), "{message}");
+    let message = error(&format!(
+        "{{{CANVAS}, \"scenes\": [{{\"duration\": 1, \"layers\": [{{\"type\": \"circle\"}}]}}]}}"
+    ));
+    assert!(
+        message.contains("scenes[0].layers[0].type")
+            && message.contains("unknown variant `circle`"),
+        "{message}"
+    );
 }
 
 #[test]
 fn bad_frame_rate_and_colour_say_what_was_expected() {
     let message = error(r#"{"canvas": {"width": 64, "height": 64, "fps": "fast"}, "scenes": []}"#);
-    assert!(message.contains("canvas.fps") && message.contains("30000/1001"), "{message}");
-    let message = error(r##"{"canvas": {"width": 64, "height": 64, "fps": 30, "background": "#zz"}, "scenes": []}"##);
-    assert!(message.contains("canvas.background") && message.contains("expected a colour"), "{message}");
+    assert!(
+        message.contains("canvas.fps") && message.contains("30000/1001"),
+        "{message}"
+    );
+    let message = error(
+        r##"{"canvas": {"width": 64, "height": 64, "fps": 30, "background": "#zz"}, "scenes": []}"##,
+    );
+    assert!(
+        message.contains("canvas.background") && message.contains("expected a colour"),
+        "{message}"
+    );
 }
 
 #[test]
 fn odd_canvas() {
-    let message = error(r#"{"canvas": {"width": 63, "height": 64, "fps": 30}, "scenes": [{"duration": 1}]}"#);
-    assert_eq!(message, "m.json: canvas.width: expected an even number of pixels from 16 to 3840, found 63");
+    let message =
+        error(r#"{"canvas": {"width": 63, "height": 64, "fps": 30}, "scenes": [{"duration": 1}]}"#);
+    assert_eq!(
+        message,
+        "m.json: canvas.width: expected an even number of pixels from 16 to 3840, found 63"
+    );
 }
 
 #[test]
@@ -65,7 +91,10 @@ fn variable_of_the_wrong_type() {
         r#"{{{CANVAS}, "variables": {{"name": {{"type": "text"}}}}, "scenes": [{{"duration": 1, "layers": [
             {{"type": "solid", "color": "{{name}}"}}]}}]}}"#
     ));
-    assert_eq!(message, "m.json: scenes[0].layers[0].color: expected a color variable, `name` is text");
+    assert_eq!(
+        message,
+        "m.json: scenes[0].layers[0].color: expected a color variable, `name` is text"
+    );
 }
 
 #[test]
@@ -73,13 +102,21 @@ fn field_that_does_not_belong_to_the_layer_type() {
     let message = error(&format!(
         r#"{{{CANVAS}, "scenes": [{{"duration": 1, "layers": [{{"type": "solid", "color": "red", "text": "x"}}]}}]}}"#
     ));
-    assert_eq!(message, "m.json: scenes[0].layers[0].text: a solid layer does not take `text` (it takes color)");
+    assert_eq!(
+        message,
+        "m.json: scenes[0].layers[0].text: a solid layer does not take `text` (it takes color)"
+    );
 }
 
 #[test]
 fn missing_required_field() {
-    let message = error(&format!(r#"{{{CANVAS}, "scenes": [{{"duration": 1, "layers": [{{"type": "shape", "shape": "ellipse"}}]}}]}}"#));
-    assert_eq!(message, "m.json: scenes[0].layers[0]: a shape layer needs `width`");
+    let message = error(&format!(
+        r#"{{{CANVAS}, "scenes": [{{"duration": 1, "layers": [{{"type": "shape", "shape": "ellipse"}}]}}]}}"#
+    ));
+    assert_eq!(
+        message,
+        "m.json: scenes[0].layers[0]: a shape layer needs `width`"
+    );
 }
 
 #[test]
@@ -105,13 +142,23 @@ fn condition_on_an_impossible_choice() {
         r#"{{{CANVAS}, "variables": {{"plan": {{"type": "choice", "choices": ["a", "b"], "default": "a"}}}},
             "scenes": [{{"duration": 1, "when": {{"variable": "plan", "is": "c"}}}}]}}"#
     ));
-    assert_eq!(message, "m.json: scenes[0].when: \"c\" is not a possible value of choice variable `plan`");
+    assert_eq!(
+        message,
+        "m.json: scenes[0].when: \"c\" is not a possible value of choice variable `plan`"
+    );
 }
 
 #[test]
 fn escaping_project_paths() {
-    let message = error(&format!(r#"{{{CANVAS}, "scenes": [{{"duration": 1, "layers": [{{"type": "image", "source": "../../etc/passwd"}}]}}]}}"#));
-    assert!(message.contains("scenes[0].layers[0].source: expected a relative path inside the project folder"), "{message}");
+    let message = error(&format!(
+        r#"{{{CANVAS}, "scenes": [{{"duration": 1, "layers": [{{"type": "image", "source": "../../etc/passwd"}}]}}]}}"#
+    ));
+    assert!(
+        message.contains(
+            "scenes[0].layers[0].source: expected a relative path inside the project folder"
+        ),
+        "{message}"
+    );
 }
 
 #[test]
@@ -121,6 +168,9 @@ fn file_errors_name_the_file() {
     let path = dir.join("broken.json");
     std::fs::write(&path, "{\n\n  \"canvas\": 3\n}").expect("write");
     let message = movie::load_file(&path).expect_err("broken").to_string();
-    assert!(message.starts_with(&format!("{}:3:", path.display())), "{message}");
+    assert!(
+        message.starts_with(&format!("{}:3:", path.display())),
+        "{message}"
+    );
     assert!(message.contains("expected struct Canvas"), "{message}");
 }

@@ -51,8 +51,12 @@ fn defaults_fill_what_params_leave_out() {
 #[test]
 fn json_values_convert_by_type() {
     let map = json!({"name": "Zoë", "accent": "#00ff00", "count": 7, "vip": true, "plan": "gold", "avatar": null, "extra": 1});
-    let params = Params::from_json(&movie(), map.as_object().expect("object")).expect("valid params");
-    assert_eq!(params.get("accent"), Some(&Value::Color(Color::rgb(0, 255, 0))));
+    let params =
+        Params::from_json(&movie(), map.as_object().expect("object")).expect("valid params");
+    assert_eq!(
+        params.get("accent"),
+        Some(&Value::Color(Color::rgb(0, 255, 0)))
+    );
     assert_eq!(params.get("avatar"), Some(&Value::Image(None)));
     assert_eq!(params.get("plan"), Some(&Value::Choice("gold".into())));
     assert!(params.get("extra").is_none(), "unknown params are ignored");
@@ -60,26 +64,58 @@ fn json_values_convert_by_type() {
 
 #[test]
 fn strings_convert_by_type() {
-    let params = Params::from_strings(&movie(), [("count", "4"), ("vip", "yes"), ("accent", "rgb(1,2,3)"), ("ratio", "0.25")])
-        .expect("valid params");
+    let params = Params::from_strings(
+        &movie(),
+        [
+            ("count", "4"),
+            ("vip", "yes"),
+            ("accent", "rgb(1,2,3)"),
+            ("ratio", "0.25"),
+        ],
+    )
+    .expect("valid params");
     assert_eq!(params.get("count"), Some(&Value::Number(4.0)));
     assert_eq!(params.get("vip"), Some(&Value::Boolean(true)));
-    assert_eq!(params.get("accent"), Some(&Value::Color(Color::rgb(1, 2, 3))));
+    assert_eq!(
+        params.get("accent"),
+        Some(&Value::Color(Color::rgb(1, 2, 3)))
+    );
 }
 
 #[test]
 fn wrong_type() {
-    assert_eq!(json_error(json!({"count": "seven"})), "param `count` (number variable): expected a number, found string \"seven\"");
-    assert_eq!(json_error(json!({"name": 42})), "param `name` (text variable): expected a string, found number 42");
-    assert_eq!(json_error(json!({"vip": "true"})), "param `vip` (boolean variable): expected true or false, found string \"true\"");
-    assert_eq!(json_error(json!({"plan": ["gold"]})), "param `plan` (choice variable): expected one of the choices as a string, found an array");
-    assert_eq!(string_error("vip", "maybe"), "param `vip` (boolean variable): expected true, false, 1, 0, yes or no, found \"maybe\"");
-    assert_eq!(string_error("count", "1e400"), "param `count` (number variable): expected a number, found \"1e400\"");
+    assert_eq!(
+        json_error(json!({"count": "seven"})),
+        "param `count` (number variable): expected a number, found string \"seven\""
+    );
+    assert_eq!(
+        json_error(json!({"name": 42})),
+        "param `name` (text variable): expected a string, found number 42"
+    );
+    assert_eq!(
+        json_error(json!({"vip": "true"})),
+        "param `vip` (boolean variable): expected true or false, found string \"true\""
+    );
+    assert_eq!(
+        json_error(json!({"plan": ["gold"]})),
+        "param `plan` (choice variable): expected one of the choices as a string, found an array"
+    );
+    assert_eq!(
+        string_error("vip", "maybe"),
+        "param `vip` (boolean variable): expected true, false, 1, 0, yes or no, found \"maybe\""
+    );
+    assert_eq!(
+        string_error("count", "1e400"),
+        "param `count` (number variable): expected a number, found \"1e400\""
+    );
 }
 
 #[test]
 fn over_long_text() {
-    assert_eq!(json_error(json!({"name": "Bartholomew the Third"})), "param `name` (text variable): expected at most 10 characters, found 21");
+    assert_eq!(
+        json_error(json!({"name": "Bartholomew the Third"})),
+        "param `name` (text variable): expected at most 10 characters, found 21"
+    );
     // Characters, not bytes: ten Cyrillic letters fit.
     assert!(Params::from_strings(&movie(), [("name", "Владимирrr")]).is_ok());
 }
@@ -91,34 +127,59 @@ fn control_characters_in_text() {
 
 #[test]
 fn number_out_of_range() {
-    assert_eq!(json_error(json!({"count": 11})), "param `count` (number variable): expected at most 10, found 11");
-    assert_eq!(json_error(json!({"count": -1})), "param `count` (number variable): expected at least 0, found -1");
-    assert_eq!(json_error(json!({"count": 2.5})), "param `count` (number variable): expected a whole number, found 2.5");
+    assert_eq!(
+        json_error(json!({"count": 11})),
+        "param `count` (number variable): expected at most 10, found 11"
+    );
+    assert_eq!(
+        json_error(json!({"count": -1})),
+        "param `count` (number variable): expected at least 0, found -1"
+    );
+    assert_eq!(
+        json_error(json!({"count": 2.5})),
+        "param `count` (number variable): expected a whole number, found 2.5"
+    );
 }
 
 #[test]
 fn unknown_choice() {
-    assert_eq!(json_error(json!({"plan": "platinum"})), "param `plan` (choice variable): expected one of free, gold, found \"platinum\"");
+    assert_eq!(
+        json_error(json!({"plan": "platinum"})),
+        "param `plan` (choice variable): expected one of free, gold, found \"platinum\""
+    );
 }
 
 #[test]
 fn malformed_colour() {
     let message = json_error(json!({"accent": "#12345"}));
-    assert!(message.starts_with("param `accent` (color variable): expected a colour such as #ff8800"), "{message}");
+    assert!(
+        message.starts_with("param `accent` (color variable): expected a colour such as #ff8800"),
+        "{message}"
+    );
     assert!(message.ends_with("found \"#12345\""), "{message}");
 }
 
 #[test]
 fn unsafe_image_sources() {
-    for bad in ["../secret.png", "/etc/passwd", "file:///etc/passwd", "ftp://example.com/a.png", "gopher://x/"] {
+    for bad in [
+        "../secret.png",
+        "/etc/passwd",
+        "file:///etc/passwd",
+        "ftp://example.com/a.png",
+        "gopher://x/",
+    ] {
         let message = string_error("avatar", bad);
-        assert!(message.starts_with("param `avatar` (image variable): expected"), "{bad}: {message}");
+        assert!(
+            message.starts_with("param `avatar` (image variable): expected"),
+            "{bad}: {message}"
+        );
     }
 }
 
 #[test]
 fn repeated_query_keys_are_refused() {
-    let err = Params::from_strings(&movie(), [("name", "a"), ("name", "b")]).expect_err("duplicate");
+    let err =
+        Params::from_strings(&movie(), [("name", "a"), ("name", "b")]).expect_err("duplicate");
     assert_eq!(err.to_string(), "param `name` is given more than once");
 }
 

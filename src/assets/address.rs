@@ -31,12 +31,16 @@ impl FromStr for AllowRule {
         let valid_name = !s.is_empty()
             && s.len() <= 253
             && s.split('.').all(|label| {
-                !label.is_empty() && label.len() <= 63 && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+                !label.is_empty()
+                    && label.len() <= 63
+                    && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
             });
         if valid_name {
             Ok(AllowRule::Host(s.to_ascii_lowercase()))
         } else {
-            Err(format!("expected a host name, an IP address or a CIDR network, found {s:?}"))
+            Err(format!(
+                "expected a host name, an IP address or a CIDR network, found {s:?}"
+            ))
         }
     }
 }
@@ -78,15 +82,25 @@ impl AddressPolicy {
         let Some(range) = non_public_range(address) else {
             return Ok(());
         };
-        let host_lower = host.trim_start_matches('[').trim_end_matches(']').to_ascii_lowercase();
+        let host_lower = host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_ascii_lowercase();
         let allowed = self.rules.iter().any(|rule| match rule {
             AllowRule::Host(name) => *name == host_lower,
-            AllowRule::Net(net) => net.contains(&address) || canonical(address).is_some_and(|v4| net.contains(&IpAddr::V4(v4))),
+            AllowRule::Net(net) => {
+                net.contains(&address)
+                    || canonical(address).is_some_and(|v4| net.contains(&IpAddr::V4(v4)))
+            }
         });
         if allowed {
             Ok(())
         } else {
-            Err(Refusal { host: host.to_owned(), address, range })
+            Err(Refusal {
+                host: host.to_owned(),
+                address,
+                range,
+            })
         }
     }
 }
@@ -100,9 +114,16 @@ fn canonical(address: IpAddr) -> Option<Ipv4Addr> {
     let low = Ipv4Addr::new((s[6] >> 8) as u8, s[6] as u8, (s[7] >> 8) as u8, s[7] as u8);
     match s {
         [0, 0, 0, 0, 0, 0xffff, _, _] => Some(low),
-        [0, 0, 0, 0, 0, 0, _, _] if v6 != Ipv6Addr::UNSPECIFIED && v6 != Ipv6Addr::LOCALHOST => Some(low),
+        [0, 0, 0, 0, 0, 0, _, _] if v6 != Ipv6Addr::UNSPECIFIED && v6 != Ipv6Addr::LOCALHOST => {
+            Some(low)
+        }
         [0x64, 0xff9b, 0, 0, 0, 0, _, _] => Some(low),
-        [0x2002, hi, lo, ..] => Some(Ipv4Addr::new((hi >> 8) as u8, hi as u8, (lo >> 8) as u8, lo as u8)),
+        [0x2002, hi, lo, ..] => Some(Ipv4Addr::new(
+            (hi >> 8) as u8,
+            hi as u8,
+            (lo >> 8) as u8,
+            lo as u8,
+        )),
         _ => None,
     }
 }
@@ -113,11 +134,17 @@ pub fn non_public_range(address: IpAddr) -> Option<&'static str> {
         IpAddr::V4(v4) => v4_range(v4),
         IpAddr::V6(v6) => {
             if let Some(v4) = canonical(address) {
-                return v4_range(v4).map(|_| "IPv4-embedding IPv6 (non-public IPv4 inside)").or(
-                    // Mapped and compatible forms of public addresses are still odd enough
-                    // to refuse: nothing legitimate serves assets from them.
-                    if v6.segments()[0] == 0 { Some("IPv4-mapped IPv6") } else { None },
-                );
+                return v4_range(v4)
+                    .map(|_| "IPv4-embedding IPv6 (non-public IPv4 inside)")
+                    .or(
+                        // Mapped and compatible forms of public addresses are still odd enough
+                        // to refuse: nothing legitimate serves assets from them.
+                        if v6.segments()[0] == 0 {
+                            Some("IPv4-mapped IPv6")
+                        } else {
+                            None
+                        },
+                    );
             }
             v6_range(v6)
         }
@@ -165,16 +192,36 @@ mod tests {
     use proptest::prelude::*;
 
     fn refused(ip: &str) -> bool {
-        AddressPolicy::default().check("h", ip.parse().expect("test address")).is_err()
+        AddressPolicy::default()
+            .check("h", ip.parse().expect("test address"))
+            .is_err()
     }
 
     #[test]
     fn refuses_every_non_public_range() {
         for ip in [
-            "127.0.0.1", "127.1.2.3", "0.0.0.0", "10.0.0.1", "172.16.0.1", "172.31.255.255", "192.168.1.1",
-            "169.254.169.254", "100.64.0.1", "224.0.0.1", "255.255.255.255", "::1", "::", "fe80::1",
-            "fc00::1", "fd12::1", "::ffff:127.0.0.1", "::ffff:10.0.0.1", "::127.0.0.1", "64:ff9b::a00:1",
-            "2002:7f00:1::", "::ffff:8.8.8.8",
+            "127.0.0.1",
+            "127.1.2.3",
+            "0.0.0.0",
+            "10.0.0.1",
+            "172.16.0.1",
+            "172.31.255.255",
+            "192.168.1.1",
+            "169.254.169.254",
+            "100.64.0.1",
+            "224.0.0.1",
+            "255.255.255.255",
+            "::1",
+            "::",
+            "fe80::1",
+            "fc00::1",
+            "fd12::1",
+            "::ffff:127.0.0.1",
+            "::ffff:10.0.0.1",
+            "::127.0.0.1",
+            "64:ff9b::a00:1",
+            "2002:7f00:1::",
+            "::ffff:8.8.8.8",
         ] {
             assert!(refused(ip), "{ip} should be refused");
         }
@@ -182,7 +229,13 @@ mod tests {
 
     #[test]
     fn accepts_public_addresses() {
-        for ip in ["8.8.8.8", "1.1.1.1", "172.32.0.1", "2606:4700::1111", "100.128.0.1"] {
+        for ip in [
+            "8.8.8.8",
+            "1.1.1.1",
+            "172.32.0.1",
+            "2606:4700::1111",
+            "100.128.0.1",
+        ] {
             assert!(!refused(ip), "{ip} should be accepted");
         }
     }
@@ -194,7 +247,9 @@ mod tests {
             "10.1.0.0/16".parse().expect("rule"),
             "[::1]".parse().expect("rule"),
         ]);
-        assert!(policy.check("ASSETS.internal", "10.9.9.9".parse().expect("ip")).is_ok());
+        assert!(policy
+            .check("ASSETS.internal", "10.9.9.9".parse().expect("ip"))
+            .is_ok());
         assert!(policy.check("x", "10.1.2.3".parse().expect("ip")).is_ok());
         assert!(policy.check("x", "::1".parse().expect("ip")).is_ok());
         assert!(policy.check("x", "10.2.0.1".parse().expect("ip")).is_err());
@@ -203,7 +258,9 @@ mod tests {
 
     #[test]
     fn refusal_names_the_range() {
-        let err = AddressPolicy::default().check("metadata", "169.254.169.254".parse().expect("ip")).unwrap_err();
+        let err = AddressPolicy::default()
+            .check("metadata", "169.254.169.254".parse().expect("ip"))
+            .unwrap_err();
         assert!(err.to_string().contains("link-local"), "{err}");
     }
 

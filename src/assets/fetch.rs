@@ -52,7 +52,8 @@ impl Resolve for CheckedResolver {
         let policy = self.policy.clone();
         Box::pin(async move {
             let host = name.as_str().to_owned();
-            let addresses: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            let addresses: Vec<SocketAddr> =
+                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
             for address in &addresses {
                 policy.check(&host, address.ip())?;
             }
@@ -75,12 +76,18 @@ impl Fetcher {
         let client = reqwest::Client::builder()
             .no_proxy()
             .redirect(reqwest::redirect::Policy::none())
-            .dns_resolver(Arc::new(CheckedResolver { policy: policy.clone() }))
+            .dns_resolver(Arc::new(CheckedResolver {
+                policy: policy.clone(),
+            }))
             .connect_timeout(limits.connect_timeout)
             .user_agent(concat!("framecast/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| Error::internal(format!("cannot build the asset HTTP client: {e}")))?;
-        Ok(Self { client, policy, limits })
+        Ok(Self {
+            client,
+            policy,
+            limits,
+        })
     }
 
     /// Fetches `url`, following redirects under the same checks, within the limits.
@@ -98,31 +105,46 @@ impl Fetcher {
     async fn fetch_following(&self, mut url: Url) -> Result<Vec<u8>> {
         for _hop in 0..=self.limits.max_redirects {
             self.check_url(&url)?;
-            let response = self.client.get(url.clone()).send().await.map_err(|e| explain(&url, e))?;
+            let response = self
+                .client
+                .get(url.clone())
+                .send()
+                .await
+                .map_err(|e| explain(&url, e))?;
             let status = response.status();
             if status.is_redirection() {
                 let location = response
                     .headers()
                     .get(reqwest::header::LOCATION)
                     .and_then(|v| v.to_str().ok())
-                    .ok_or_else(|| Error::asset(format!("{url}: redirect {status} without a Location")))?;
-                url = url
-                    .join(location)
-                    .map_err(|e| Error::asset(format!("{url}: bad redirect location {location:?}: {e}")))?;
+                    .ok_or_else(|| {
+                        Error::asset(format!("{url}: redirect {status} without a Location"))
+                    })?;
+                url = url.join(location).map_err(|e| {
+                    Error::asset(format!("{url}: bad redirect location {location:?}: {e}"))
+                })?;
                 continue;
             }
             if !status.is_success() {
-                return Err(Error::asset(format!("{url}: expected status 200, found {status}")));
+                return Err(Error::asset(format!(
+                    "{url}: expected status 200, found {status}"
+                )));
             }
             return self.read_body(&url, response).await;
         }
-        Err(Error::refused(format!("{url}: more than {} redirects", self.limits.max_redirects)))
+        Err(Error::refused(format!(
+            "{url}: more than {} redirects",
+            self.limits.max_redirects
+        )))
     }
 
     /// Scheme and literal-address checks; names are checked by the resolver.
     fn check_url(&self, url: &Url) -> Result<()> {
         if !matches!(url.scheme(), "http" | "https") {
-            return Err(Error::refused(format!("{url}: expected an http or https URL, found scheme {:?}", url.scheme())));
+            return Err(Error::refused(format!(
+                "{url}: expected an http or https URL, found scheme {:?}",
+                url.scheme()
+            )));
         }
         let literal = match url.host() {
             Some(url::Host::Ipv4(v4)) => Some(IpAddr::V4(v4)),
@@ -132,7 +154,9 @@ impl Fetcher {
         };
         if let Some(address) = literal {
             let host = url.host_str().unwrap_or_default();
-            self.policy.check(host, address).map_err(|r| Error::refused(format!("{url}: {r}")))?;
+            self.policy
+                .check(host, address)
+                .map_err(|r| Error::refused(format!("{url}: {r}")))?;
         }
         Ok(())
     }
@@ -140,14 +164,18 @@ impl Fetcher {
     async fn read_body(&self, url: &Url, response: reqwest::Response) -> Result<Vec<u8>> {
         let max = self.limits.max_bytes;
         if let Some(length) = response.content_length().filter(|&l| l > max) {
-            return Err(Error::asset(format!("{url}: expected at most {max} bytes, the server announces {length}")));
+            return Err(Error::asset(format!(
+                "{url}: expected at most {max} bytes, the server announces {length}"
+            )));
         }
         let mut body = Vec::new();
         let mut stream = response.bytes_stream();
         while let Some(chunk) = stream.next().await {
             let chunk = chunk.map_err(|e| explain(url, e))?;
             if body.len() as u64 + chunk.len() as u64 > max {
-                return Err(Error::asset(format!("{url}: expected at most {max} bytes, received more")));
+                return Err(Error::asset(format!(
+                    "{url}: expected at most {max} bytes, received more"
+                )));
             }
             body.extend_from_slice(&chunk);
         }

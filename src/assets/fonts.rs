@@ -45,9 +45,11 @@ impl Fallback for BundledFallback {
             Script::Hebrew => &["Noto Sans Hebrew"],
             Script::Devanagari => &["Noto Sans Devanagari"],
             Script::Thai => &["Noto Sans Thai"],
-            Script::Han | Script::Hiragana | Script::Katakana | Script::Hangul | Script::Bopomofo => {
-                &[CJK_FAMILY]
-            }
+            Script::Han
+            | Script::Hiragana
+            | Script::Katakana
+            | Script::Hangul
+            | Script::Bopomofo => &[CJK_FAMILY],
             _ => &[],
         }
     }

@@ -30,7 +30,9 @@ pub fn decode(bytes: &[u8], origin: &str, limits: ImageLimits) -> Result<tiny_sk
         .with_guessed_format()
         .map_err(|e| Error::asset(format!("{origin}: {e}")))?;
     if reader.format().is_none() {
-        return Err(Error::asset(format!("{origin}: expected a PNG, JPEG, WebP, GIF or TIFF picture")));
+        return Err(Error::asset(format!(
+            "{origin}: expected a PNG, JPEG, WebP, GIF or TIFF picture"
+        )));
     }
     let (width, height) = reader
         .into_dimensions()

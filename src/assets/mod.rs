@@ -69,9 +69,13 @@ pub fn check_source_syntax(source: &str) -> std::result::Result<Source, String> 
         ));
     }
     if source.contains("://") || source.starts_with("data:") || source.starts_with("file:") {
-        let url = Url::parse(source).map_err(|e| format!("expected an http(s) URL, found {source:?}: {e}"))?;
+        let url = Url::parse(source)
+            .map_err(|e| format!("expected an http(s) URL, found {source:?}: {e}"))?;
         if !matches!(url.scheme(), "http" | "https") {
-            return Err(format!("expected an http or https URL, found scheme {:?}", url.scheme()));
+            return Err(format!(
+                "expected an http or https URL, found scheme {:?}",
+                url.scheme()
+            ));
         }
         if url.host().is_none() {
             return Err(format!("expected a host in {source:?}"));
@@ -84,11 +88,17 @@ pub fn check_source_syntax(source: &str) -> std::result::Result<Source, String> 
 
 /// Checks that `path` names a file inside a project folder: relative, no `..`.
 pub fn check_project_path(path: &str) -> std::result::Result<(), String> {
-    let fail = || format!("expected a relative path inside the project folder or an http(s) URL, found {path:?}");
+    let fail = || {
+        format!(
+            "expected a relative path inside the project folder or an http(s) URL, found {path:?}"
+        )
+    };
     if path.is_empty() || path.contains('\\') || path.contains('\0') || path.contains(':') {
         return Err(fail());
     }
-    let all_normal = Path::new(path).components().all(|c| matches!(c, Component::Normal(_) | Component::CurDir));
+    let all_normal = Path::new(path)
+        .components()
+        .all(|c| matches!(c, Component::Normal(_) | Component::CurDir));
     if all_normal {
         Ok(())
     } else {
@@ -102,12 +112,16 @@ fn project_file(project_dir: &Path, path: &str) -> Result<PathBuf> {
     let root = project_dir
         .canonicalize()
         .map_err(|e| Error::not_found(format!("project folder {}: {e}", project_dir.display())))?;
-    let file = root
-        .join(path)
-        .canonicalize()
-        .map_err(|e| Error::not_found(format!("asset {path:?} in project {}: {e}", project_dir.display())))?;
+    let file = root.join(path).canonicalize().map_err(|e| {
+        Error::not_found(format!(
+            "asset {path:?} in project {}: {e}",
+            project_dir.display()
+        ))
+    })?;
     if !file.starts_with(&root) {
-        return Err(Error::refused(format!("asset {path:?} leads outside the project folder")));
+        return Err(Error::refused(format!(
+            "asset {path:?} leads outside the project folder"
+        )));
     }
     Ok(file)
 }
@@ -121,7 +135,11 @@ impl AssetLoader {
                 u32::try_from(picture.data().len()).unwrap_or(u32::MAX)
             })
             .build();
-        Ok(Self { fetcher, limits: settings.image, pictures })
+        Ok(Self {
+            fetcher,
+            limits: settings.image,
+            pictures,
+        })
     }
 
     /// Raw bytes of a source.
@@ -130,10 +148,15 @@ impl AssetLoader {
             Source::Remote(url) => self.fetcher.fetch(&url).await,
             Source::Project(path) => {
                 let file = project_file(project_dir, &path)?;
-                let size = tokio::fs::metadata(&file).await.map(|m| m.len()).unwrap_or(0);
+                let size = tokio::fs::metadata(&file)
+                    .await
+                    .map(|m| m.len())
+                    .unwrap_or(0);
                 let max = 64 << 20;
                 if size > max {
-                    return Err(Error::asset(format!("asset {path:?}: expected at most {max} bytes, found {size}")));
+                    return Err(Error::asset(format!(
+                        "asset {path:?}: expected at most {max} bytes, found {size}"
+                    )));
                 }
                 tokio::fs::read(&file)
                     .await
@@ -170,7 +193,10 @@ impl AssetLoader {
             .iter()
             .flat_map(|scene| &scene.layers)
             .filter_map(|layer| match &layer.content {
-                Content::Image { source: Some(source), .. } => Some(source.as_str()),
+                Content::Image {
+                    source: Some(source),
+                    ..
+                } => Some(source.as_str()),
                 _ => None,
             })
             .collect();
@@ -178,7 +204,10 @@ impl AssetLoader {
             let picture = self.picture(project_dir, source).await?;
             Ok::<_, Error>((source.to_owned(), picture))
         });
-        let pictures = futures::future::try_join_all(loads).await?.into_iter().collect();
+        let pictures = futures::future::try_join_all(loads)
+            .await?
+            .into_iter()
+            .collect();
 
         let mut fonts = Vec::new();
         for font in &timeline.fonts {

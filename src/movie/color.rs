@@ -151,8 +151,9 @@ impl schemars::JsonSchema for Color {
 
     fn json_schema(gen: &mut schemars::gen::SchemaGenerator) -> schemars::schema::Schema {
         let mut schema = String::json_schema(gen).into_object();
-        schema.metadata().description =
-            Some("#rgb, #rgba, #rrggbb, #rrggbbaa, rgb(r, g, b), rgba(r, g, b, a) or a name.".into());
+        schema.metadata().description = Some(
+            "#rgb, #rgba, #rrggbb, #rrggbbaa, rgb(r, g, b), rgba(r, g, b, a) or a name.".into(),
+        );
         schema.into()
     }
 }
@@ -175,7 +176,15 @@ mod tests {
 
     #[test]
     fn rejects_malformed_colours_with_the_accepted_forms() {
-        for bad in ["#ff888", "#gg0000", "rgb(256,0,0)", "rgba(1,2,3,2)", "bluish", "", "#"] {
+        for bad in [
+            "#ff888",
+            "#gg0000",
+            "rgb(256,0,0)",
+            "rgba(1,2,3,2)",
+            "bluish",
+            "",
+            "#",
+        ] {
             let err = bad.parse::<Color>().expect_err(bad);
             assert!(err.to_string().contains("expected a colour"), "{err}");
         }

@@ -174,7 +174,14 @@ mod tests {
 
     #[test]
     fn named_curves_hit_their_end_points() {
-        for name in ["linear", "ease", "ease-in", "ease-out", "ease-in-out", "overshoot"] {
+        for name in [
+            "linear",
+            "ease",
+            "ease-in",
+            "ease-out",
+            "ease-in-out",
+            "overshoot",
+        ] {
             let easing: Easing = name.parse().expect(name);
             assert!(easing.apply(0.0).abs() < 1e-6, "{name} at 0");
             assert!((easing.apply(1.0) - 1.0).abs() < 1e-6, "{name} at 1");
@@ -192,7 +199,9 @@ mod tests {
     #[test]
     fn overshoot_goes_past_the_target() {
         let overshoot: Easing = "overshoot".parse().expect("named easing");
-        let peak = (1..100).map(|i| overshoot.apply(f64::from(i) / 100.0)).fold(0.0, f64::max);
+        let peak = (1..100)
+            .map(|i| overshoot.apply(f64::from(i) / 100.0))
+            .fold(0.0, f64::max);
         assert!(peak > 1.05, "peak {peak}");
     }
 
@@ -204,8 +213,18 @@ mod tests {
 
     #[test]
     fn rejects_bad_curves() {
-        for bad in ["cubic-bezier(1.5, 0, 0, 1)", "cubic-bezier(0, 0, 1)", "bounce", ""] {
-            assert!(bad.parse::<Easing>().unwrap_err().contains("expected an easing"), "{bad}");
+        for bad in [
+            "cubic-bezier(1.5, 0, 0, 1)",
+            "cubic-bezier(0, 0, 1)",
+            "bounce",
+            "",
+        ] {
+            assert!(
+                bad.parse::<Easing>()
+                    .unwrap_err()
+                    .contains("expected an easing"),
+                "{bad}"
+            );
         }
     }
 

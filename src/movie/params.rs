@@ -46,7 +46,9 @@ impl Value {
             Value::Text(s) | Value::Choice(s) => s.clone().into(),
             Value::Color(c) => c.to_string().into(),
             Value::Image(source) => source.clone().map_or(serde_json::Value::Null, Into::into),
-            Value::Number(n) => serde_json::Number::from_f64(*n).map_or(serde_json::Value::Null, Into::into),
+            Value::Number(n) => {
+                serde_json::Number::from_f64(*n).map_or(serde_json::Value::Null, Into::into)
+            }
             Value::Boolean(b) => (*b).into(),
         }
     }
@@ -82,23 +84,37 @@ impl Params {
     }
 
     /// Binds JSON params (a v2 request body's `params`).
-    pub fn from_json(movie: &Movie, params: &serde_json::Map<String, serde_json::Value>) -> Result<Self> {
+    pub fn from_json(
+        movie: &Movie,
+        params: &serde_json::Map<String, serde_json::Value>,
+    ) -> Result<Self> {
         Self::bind(movie, |name, variable| {
-            params.get(name).map(|raw| convert_json(name, variable, raw)).transpose()
+            params
+                .get(name)
+                .map(|raw| convert_json(name, variable, raw))
+                .transpose()
         })
     }
 
     /// Binds string params (a v1 query string, the CLI's `--param k=v`). A key given twice
     /// is an error rather than a silent choice.
-    pub fn from_strings<'a>(movie: &Movie, pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Result<Self> {
+    pub fn from_strings<'a>(
+        movie: &Movie,
+        pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Result<Self> {
         let mut given: BTreeMap<&str, &str> = BTreeMap::new();
         for (key, value) in pairs {
             if given.insert(key, value).is_some() && movie.variables.contains_key(key) {
-                return Err(Error::invalid_param(format!("param `{key}` is given more than once")));
+                return Err(Error::invalid_param(format!(
+                    "param `{key}` is given more than once"
+                )));
             }
         }
         Self::bind(movie, |name, variable| {
-            given.get(name).map(|raw| convert_str(name, variable, raw)).transpose()
+            given
+                .get(name)
+                .map(|raw| convert_str(name, variable, raw))
+                .transpose()
         })
     }
 
@@ -107,7 +123,10 @@ impl Params {
         Self::bind(movie, |_, _| Ok(None)).expect("defaults are checked when the movie loads")
     }
 
-    fn bind(movie: &Movie, mut given: impl FnMut(&str, &Variable) -> Result<Option<Value>>) -> Result<Self> {
+    fn bind(
+        movie: &Movie,
+        mut given: impl FnMut(&str, &Variable) -> Result<Option<Value>>,
+    ) -> Result<Self> {
         let mut values = BTreeMap::new();
         for (name, variable) in &movie.variables {
             let value = match given(name, variable)? {
@@ -159,7 +178,9 @@ fn convert_json(name: &str, variable: &Variable, raw: &serde_json::Value) -> Res
     use serde_json::Value as J;
     match (variable, raw) {
         (Variable::Number { .. }, J::Number(n)) => {
-            let n = n.as_f64().ok_or_else(|| wrong_type(name, variable, "a finite number", raw))?;
+            let n = n
+                .as_f64()
+                .ok_or_else(|| wrong_type(name, variable, "a finite number", raw))?;
             check_value(name, variable, Value::Number(n))
         }
         (Variable::Number { .. }, _) => Err(wrong_type(name, variable, "a number", raw)),
@@ -168,42 +189,60 @@ fn convert_json(name: &str, variable: &Variable, raw: &serde_json::Value) -> Res
         (Variable::Image { .. }, J::Null) => Ok(Value::Image(None)),
         (_, J::String(s)) => convert_str(name, variable, s),
         (Variable::Color { .. }, _) => Err(wrong_type(name, variable, "a colour string", raw)),
-        (Variable::Image { .. }, _) => Err(wrong_type(name, variable, "an image URL or project file", raw)),
-        (Variable::Choice { .. }, _) => Err(wrong_type(name, variable, "one of the choices as a string", raw)),
+        (Variable::Image { .. }, _) => Err(wrong_type(
+            name,
+            variable,
+            "an image URL or project file",
+            raw,
+        )),
+        (Variable::Choice { .. }, _) => Err(wrong_type(
+            name,
+            variable,
+            "one of the choices as a string",
+            raw,
+        )),
         (Variable::Text { .. }, _) => Err(wrong_type(name, variable, "a string", raw)),
     }
 }
 
 pub(crate) fn convert_str(name: &str, variable: &Variable, raw: &str) -> Result<Value> {
-    let value = match variable {
-        Variable::Text { .. } => Value::Text(raw.to_owned()),
-        Variable::Choice { .. } => Value::Choice(raw.to_owned()),
-        Variable::Color { .. } => Value::Color(raw.parse().map_err(|e| {
-            Error::invalid_param(format!("param `{name}` (color variable): {e}"))
-        })?),
-        Variable::Image { .. } if raw.is_empty() => Value::Image(None),
-        Variable::Image { .. } => Value::Image(Some(raw.to_owned())),
-        Variable::Number { .. } => {
-            let n: f64 = raw.trim().parse().ok().filter(|n: &f64| n.is_finite()).ok_or_else(|| {
-                Error::invalid_param(format!(
-                    "param `{name}` (number variable): expected a number, found {:?}",
-                    shorten(raw)
-                ))
-            })?;
-            Value::Number(n)
-        }
-        Variable::Boolean { .. } => Value::Boolean(match raw.trim().to_ascii_lowercase().as_str() {
-            "true" | "1" | "yes" | "on" => true,
-            "false" | "0" | "no" | "off" | "" => false,
-            _ => {
-                return Err(Error::invalid_param(format!(
+    let value =
+        match variable {
+            Variable::Text { .. } => Value::Text(raw.to_owned()),
+            Variable::Choice { .. } => Value::Choice(raw.to_owned()),
+            Variable::Color { .. } => Value::Color(raw.parse().map_err(|e| {
+                Error::invalid_param(format!("param `{name}` (color variable): {e}"))
+            })?),
+            Variable::Image { .. } if raw.is_empty() => Value::Image(None),
+            Variable::Image { .. } => Value::Image(Some(raw.to_owned())),
+            Variable::Number { .. } => {
+                let n: f64 = raw
+                    .trim()
+                    .parse()
+                    .ok()
+                    .filter(|n: &f64| n.is_finite())
+                    .ok_or_else(|| {
+                        Error::invalid_param(format!(
+                            "param `{name}` (number variable): expected a number, found {:?}",
+                            shorten(raw)
+                        ))
+                    })?;
+                Value::Number(n)
+            }
+            Variable::Boolean { .. } => {
+                Value::Boolean(match raw.trim().to_ascii_lowercase().as_str() {
+                    "true" | "1" | "yes" | "on" => true,
+                    "false" | "0" | "no" | "off" | "" => false,
+                    _ => {
+                        return Err(Error::invalid_param(format!(
                     "param `{name}` (boolean variable): expected true, false, 1, 0, yes or no, \
                      found {:?}",
                     shorten(raw)
                 )))
+                    }
+                })
             }
-        }),
-    };
+        };
     check_value(name, variable, value)
 }
 
@@ -217,19 +256,39 @@ fn shorten(raw: &str) -> String {
 
 /// Checks a converted value against its variable's limits.
 pub(crate) fn check_value(name: &str, variable: &Variable, value: Value) -> Result<Value> {
-    let fail = |what: String| Err(Error::invalid_param(format!("param `{name}` ({} variable): {what}", variable.type_name())));
+    let fail = |what: String| {
+        Err(Error::invalid_param(format!(
+            "param `{name}` ({} variable): {what}",
+            variable.type_name()
+        )))
+    };
     match (variable, &value) {
         (Variable::Text { max_length, .. }, Value::Text(text)) => {
-            let limit = max_length.unwrap_or(TEXT_HARD_LIMIT_CHARS).min(TEXT_HARD_LIMIT_CHARS);
+            let limit = max_length
+                .unwrap_or(TEXT_HARD_LIMIT_CHARS)
+                .min(TEXT_HARD_LIMIT_CHARS);
             let chars = text.chars().count();
             if chars > limit {
-                return fail(format!("expected at most {limit} characters, found {chars}"));
+                return fail(format!(
+                    "expected at most {limit} characters, found {chars}"
+                ));
             }
-            if let Some(bad) = text.chars().find(|c| c.is_control() && *c != '\n' && *c != '\t') {
-                return fail(format!("expected printable text, found control character {:?}", bad));
+            if let Some(bad) = text
+                .chars()
+                .find(|c| c.is_control() && *c != '\n' && *c != '\t')
+            {
+                return fail(format!(
+                    "expected printable text, found control character {:?}",
+                    bad
+                ));
             }
         }
-        (Variable::Number { min, max, integer, .. }, Value::Number(n)) => {
+        (
+            Variable::Number {
+                min, max, integer, ..
+            },
+            Value::Number(n),
+        ) => {
             if *integer && n.fract() != 0.0 {
                 return fail(format!("expected a whole number, found {n}"));
             }
@@ -240,10 +299,12 @@ pub(crate) fn check_value(name: &str, variable: &Variable, value: Value) -> Resu
                 return fail(format!("expected at most {max}, found {n}"));
             }
         }
-        (Variable::Choice { choices, .. }, Value::Choice(choice)) => {
-            if !choices.contains(choice) {
-                return fail(format!("expected one of {}, found {:?}", choices.join(", "), shorten(choice)));
-            }
+        (Variable::Choice { choices, .. }, Value::Choice(choice)) if !choices.contains(choice) => {
+            return fail(format!(
+                "expected one of {}, found {:?}",
+                choices.join(", "),
+                shorten(choice)
+            ));
         }
         (Variable::Image { .. }, Value::Image(Some(source))) => {
             if let Err(e) = crate::assets::check_source_syntax(source) {

@@ -58,7 +58,10 @@ impl FromStr for FrameRate {
             )
         };
         let (num, den) = match s.split_once('/') {
-            Some((n, d)) => (n.trim().parse().map_err(|_| fail())?, d.trim().parse().map_err(|_| fail())?),
+            Some((n, d)) => (
+                n.trim().parse().map_err(|_| fail())?,
+                d.trim().parse().map_err(|_| fail())?,
+            ),
             None => (s.trim().parse().map_err(|_| fail())?, 1),
         };
         Self::new(num, den).ok_or_else(fail)
@@ -105,11 +108,20 @@ mod tests {
     #[test]
     fn parses_integers_and_rationals() {
         assert_eq!("30".parse(), Ok(FrameRate { num: 30, den: 1 }));
-        assert_eq!("30000/1001".parse(), Ok(FrameRate { num: 30000, den: 1001 }));
+        assert_eq!(
+            "30000/1001".parse(),
+            Ok(FrameRate {
+                num: 30000,
+                den: 1001
+            })
+        );
         assert!("0".parse::<FrameRate>().is_err());
         assert!("30/0".parse::<FrameRate>().is_err());
         assert!("1000".parse::<FrameRate>().is_err());
-        assert!("abc".parse::<FrameRate>().unwrap_err().contains("30000/1001"));
+        assert!("abc"
+            .parse::<FrameRate>()
+            .unwrap_err()
+            .contains("30000/1001"));
     }
 
     #[test]

@@ -92,8 +92,8 @@ impl FromStr for Template {
                 }
                 '}' => {
                     return Err(format!(
-                        "unmatched '}}' at character {at} of {s:?} (write '}}}}' for a literal brace)"
-                    ))
+                    "unmatched '}}' at character {at} of {s:?} (write '}}}}' for a literal brace)"
+                ))
                 }
                 other => literal.push(other),
             }
@@ -154,7 +154,9 @@ where
                 return Ok(Bindable::Variable(name.to_owned()));
             }
         }
-        s.parse::<T>().map(Bindable::Fixed).map_err(|e| e.to_string())
+        s.parse::<T>()
+            .map(Bindable::Fixed)
+            .map_err(|e| e.to_string())
     }
 }
 
@@ -189,7 +191,9 @@ mod tests {
 
     #[test]
     fn splits_literals_and_variables() {
-        let template: Template = "Hello, {name}! {{not}} {n2}".parse().expect("valid template");
+        let template: Template = "Hello, {name}! {{not}} {n2}"
+            .parse()
+            .expect("valid template");
         assert_eq!(
             template.pieces(),
             [
@@ -199,14 +203,26 @@ mod tests {
                 Piece::Variable("n2".into()),
             ]
         );
-        assert_eq!(template.render(|n| n.to_uppercase()), "Hello, NAME! {not} N2");
+        assert_eq!(
+            template.render(|n| n.to_uppercase()),
+            "Hello, NAME! {not} N2"
+        );
     }
 
     #[test]
     fn reports_unbalanced_braces() {
-        assert!("Hi {name".parse::<Template>().unwrap_err().contains("unclosed"));
-        assert!("Hi name}".parse::<Template>().unwrap_err().contains("unmatched"));
-        assert!("Hi {na me}".parse::<Template>().unwrap_err().contains("variable name"));
+        assert!("Hi {name"
+            .parse::<Template>()
+            .unwrap_err()
+            .contains("unclosed"));
+        assert!("Hi name}"
+            .parse::<Template>()
+            .unwrap_err()
+            .contains("unmatched"));
+        assert!("Hi {na me}"
+            .parse::<Template>()
+            .unwrap_err()
+            .contains("variable name"));
     }
 
     #[test]

@@ -252,7 +252,10 @@ impl Timeline {
                 frame_count,
                 transition,
                 background: scene.background.as_ref().map(|c| bind_color(c, &params)),
-                background_reads: scene.background.as_ref().and_then(|c| c.variable().map(str::to_owned)),
+                background_reads: scene
+                    .background
+                    .as_ref()
+                    .and_then(|c| c.variable().map(str::to_owned)),
                 layers,
             });
             cursor = start_frame + frame_count;
@@ -291,10 +294,9 @@ impl Timeline {
 
     /// The scenes visible at `frame_index`: one, or two during a transition (older first).
     pub fn scenes_at(&self, frame_index: i64) -> impl Iterator<Item = (usize, &PlacedScene)> {
-        self.scenes
-            .iter()
-            .enumerate()
-            .filter(move |(_, s)| (s.start_frame..s.start_frame + s.frame_count).contains(&frame_index))
+        self.scenes.iter().enumerate().filter(move |(_, s)| {
+            (s.start_frame..s.start_frame + s.frame_count).contains(&frame_index)
+        })
     }
 
     /// The variables whose values can change any pixel of the frames in `frames`. Two
@@ -388,7 +390,9 @@ fn bind_color(value: &Bindable<Color>, params: &Params) -> Color {
 
 fn place_layer(layer: &Layer, fps: FrameRate, scene_frames: i64, params: &Params) -> PlacedLayer {
     let start_frame = fps.frames_at(layer.start).min(scene_frames);
-    let end_frame = layer.end.map_or(scene_frames, |end| fps.frames_at(end).min(scene_frames));
+    let end_frame = layer
+        .end
+        .map_or(scene_frames, |end| fps.frames_at(end).min(scene_frames));
     let [anchor_x, anchor_y] = layer.anchor.unwrap_or([0.0, 0.0]);
     let base = Transform {
         x: layer.x,
@@ -401,7 +405,11 @@ fn place_layer(layer: &Layer, fps: FrameRate, scene_frames: i64, params: &Params
         rotation_deg: layer.rotation,
         opacity: layer.opacity.clamp(0.0, 1.0),
     };
-    let tracks = layer.animate.iter().map(|(p, k)| (*p, Track::new(k))).collect();
+    let tracks = layer
+        .animate
+        .iter()
+        .map(|(p, k)| (*p, Track::new(k)))
+        .collect();
 
     let mut reads = BTreeSet::new();
     let mut color = |value: &Bindable<Color>| {
@@ -411,10 +419,17 @@ fn place_layer(layer: &Layer, fps: FrameRate, scene_frames: i64, params: &Params
     let content = match layer.kind {
         LayerKind::Solid => Content::Solid(layer.color.as_ref().map_or(Color::BLACK, &mut color)),
         LayerKind::Gradient => {
-            let gradient = layer.gradient.as_ref().expect("validated: gradient layers have a gradient");
+            let gradient = layer
+                .gradient
+                .as_ref()
+                .expect("validated: gradient layers have a gradient");
             Content::Gradient(GradientSpec {
                 kind: gradient.kind,
-                stops: gradient.stops.iter().map(|s| (s.offset, color(&s.color))).collect(),
+                stops: gradient
+                    .stops
+                    .iter()
+                    .map(|s| (s.offset, color(&s.color)))
+                    .collect(),
                 angle_deg: gradient.angle,
                 center: gradient.center.unwrap_or([0.5, 0.5]),
                 radius: gradient.radius.unwrap_or(1.0),
@@ -425,18 +440,42 @@ fn place_layer(layer: &Layer, fps: FrameRate, scene_frames: i64, params: &Params
             radius: layer.radius.unwrap_or(0.0),
             fill: layer.fill.as_ref().map(&mut color),
             stroke: layer.stroke.as_ref().map(|s| (color(&s.color), s.width)),
-            shadow: layer.shadow.as_ref().map(|s| ShadowSpec { color: color(&s.color), dx: s.x, dy: s.y, blur: s.blur }),
+            shadow: layer.shadow.as_ref().map(|s| ShadowSpec {
+                color: color(&s.color),
+                dx: s.x,
+                dy: s.y,
+                blur: s.blur,
+            }),
         }),
         LayerKind::Text => {
-            let font = layer.font.as_ref().expect("validated: text layers have a font");
+            let font = layer
+                .font
+                .as_ref()
+                .expect("validated: text layers have a font");
             let text_color = layer.color.as_ref().map_or(Color::WHITE, &mut color);
             let stroke = layer.stroke.as_ref().map(|s| (color(&s.color), s.width));
-            let shadow = layer.shadow.as_ref().map(|s| ShadowSpec { color: color(&s.color), dx: s.x, dy: s.y, blur: s.blur });
-            let template = layer.text.as_ref().expect("validated: text layers have text");
+            let shadow = layer.shadow.as_ref().map(|s| ShadowSpec {
+                color: color(&s.color),
+                dx: s.x,
+                dy: s.y,
+                blur: s.blur,
+            });
+            let template = layer
+                .text
+                .as_ref()
+                .expect("validated: text layers have text");
             reads.extend(template.variables().map(str::to_owned));
             Content::Text(TextSpec {
-                text: template.render(|name| params.get(name).map(ToString::to_string).unwrap_or_default()),
-                family: font.family.clone().unwrap_or_else(|| DEFAULT_FAMILY.to_owned()),
+                text: template.render(|name| {
+                    params
+                        .get(name)
+                        .map(ToString::to_string)
+                        .unwrap_or_default()
+                }),
+                family: font
+                    .family
+                    .clone()
+                    .unwrap_or_else(|| DEFAULT_FAMILY.to_owned()),
                 size_px: font.size,
                 weight: font.weight.unwrap_or(400),
                 italic: font.italic,
@@ -451,7 +490,10 @@ fn place_layer(layer: &Layer, fps: FrameRate, scene_frames: i64, params: &Params
             })
         }
         LayerKind::Image => {
-            let source = layer.source.as_ref().expect("validated: image layers have a source");
+            let source = layer
+                .source
+                .as_ref()
+                .expect("validated: image layers have a source");
             let source = match source {
                 Bindable::Fixed(path) => Some(path.clone()),
                 Bindable::Variable(name) => {
@@ -462,7 +504,10 @@ fn place_layer(layer: &Layer, fps: FrameRate, scene_frames: i64, params: &Params
                     }
                 }
             };
-            Content::Image { source, fit: layer.fit.unwrap_or_default() }
+            Content::Image {
+                source,
+                fit: layer.fit.unwrap_or_default(),
+            }
         }
     };
 
@@ -485,7 +530,10 @@ mod tests {
 
     fn track(points: &[(f64, f64, &str)]) -> Track {
         Track {
-            keyframes: points.iter().map(|&(t, v, e)| (t, v, e.parse().expect("easing"))).collect(),
+            keyframes: points
+                .iter()
+                .map(|&(t, v, e)| (t, v, e.parse().expect("easing")))
+                .collect(),
         }
     }
 
@@ -499,7 +547,11 @@ mod tests {
 
     #[test]
     fn easing_belongs_to_the_keyframe_it_leaves() {
-        let t = track(&[(0.0, 0.0, "hold"), (1.0, 1.0, "linear"), (2.0, 0.0, "linear")]);
+        let t = track(&[
+            (0.0, 0.0, "hold"),
+            (1.0, 1.0, "linear"),
+            (2.0, 0.0, "linear"),
+        ]);
         assert_eq!(t.value_at(0.9), 0.0);
         assert_eq!(t.value_at(1.5), 0.5);
     }

@@ -65,7 +65,9 @@ pub fn parse(text: &str, origin: &str) -> Result<Movie> {
 
 /// serde_json appends " at line L column C"; the message leads with that position instead.
 fn strip_position(message: &str) -> &str {
-    message.rfind(" at line ").map_or(message, |at| &message[..at])
+    message
+        .rfind(" at line ")
+        .map_or(message, |at| &message[..at])
 }
 
 fn invalid(path: &str, what: impl std::fmt::Display) -> Error {
@@ -75,11 +77,16 @@ fn invalid(path: &str, what: impl std::fmt::Display) -> Error {
 /// Checks everything about a parsed movie that its types do not.
 pub fn validate(movie: &Movie) -> Result<()> {
     let canvas = &movie.canvas;
-    for (side, value, max) in [("width", canvas.width, MAX_WIDTH), ("height", canvas.height, MAX_HEIGHT)] {
+    for (side, value, max) in [
+        ("width", canvas.width, MAX_WIDTH),
+        ("height", canvas.height, MAX_HEIGHT),
+    ] {
         if !(MIN_SIDE..=max).contains(&value) || value % 2 != 0 {
             return Err(invalid(
                 &format!("canvas.{side}"),
-                format!("expected an even number of pixels from {MIN_SIDE} to {max}, found {value}"),
+                format!(
+                    "expected an even number of pixels from {MIN_SIDE} to {max}, found {value}"
+                ),
             ));
         }
     }
@@ -87,7 +94,10 @@ pub fn validate(movie: &Movie) -> Result<()> {
         check_color_ref(movie, "canvas.background", background)?;
         if let Bindable::Fixed(color) = background {
             if color.a != 255 {
-                return Err(invalid("canvas.background", format!("expected an opaque colour, found {color}")));
+                return Err(invalid(
+                    "canvas.background",
+                    format!("expected an opaque colour, found {color}"),
+                ));
             }
         }
     }
@@ -96,7 +106,8 @@ pub fn validate(movie: &Movie) -> Result<()> {
         check_variable(name, variable)?;
     }
     for (index, font) in movie.fonts.iter().enumerate() {
-        crate::assets::check_project_path(font).map_err(|e| invalid(&format!("fonts[{index}]"), e))?;
+        crate::assets::check_project_path(font)
+            .map_err(|e| invalid(&format!("fonts[{index}]"), e))?;
     }
 
     if movie.scenes.is_empty() {
@@ -108,7 +119,10 @@ pub fn validate(movie: &Movie) -> Result<()> {
         total += scene.duration;
     }
     if total > MAX_DURATION_SECONDS {
-        return Err(invalid("scenes", format!("expected at most {MAX_DURATION_SECONDS} s in all, found {total} s")));
+        return Err(invalid(
+            "scenes",
+            format!("expected at most {MAX_DURATION_SECONDS} s in all, found {total} s"),
+        ));
     }
     Ok(())
 }
@@ -122,11 +136,18 @@ fn check_variable(name: &str, variable: &Variable) -> Result<()> {
         ));
     }
     match variable {
-        Variable::Number { min: Some(min), max: Some(max), .. } if min > max => {
+        Variable::Number {
+            min: Some(min),
+            max: Some(max),
+            ..
+        } if min > max => {
             return Err(invalid(&path, format!("min {min} is above max {max}")));
         }
-        Variable::Number { default, min, max, .. }
-            if !default.is_finite() || min.is_some_and(|m| !m.is_finite()) || max.is_some_and(|m| !m.is_finite()) =>
+        Variable::Number {
+            default, min, max, ..
+        } if !default.is_finite()
+            || min.is_some_and(|m| !m.is_finite())
+            || max.is_some_and(|m| !m.is_finite()) =>
         {
             return Err(invalid(&path, "expected finite numbers"));
         }
@@ -137,7 +158,12 @@ fn check_variable(name: &str, variable: &Variable) -> Result<()> {
     }
     check_value(name, variable, default_value(variable))
         .map(drop)
-        .map_err(|e| invalid(&format!("{path}.default"), e.message().replacen("param", "default of", 1)))
+        .map_err(|e| {
+            invalid(
+                &format!("{path}.default"),
+                e.message().replacen("param", "default of", 1),
+            )
+        })
 }
 
 fn variable<'m>(movie: &'m Movie, path: &str, name: &str) -> Result<&'m Variable> {
@@ -147,17 +173,29 @@ fn variable<'m>(movie: &'m Movie, path: &str, name: &str) -> Result<&'m Variable
             path,
             format!(
                 "refers to variable `{name}`, which the movie does not declare (declared: {})",
-                if known.is_empty() { "none".to_owned() } else { known.join(", ") }
+                if known.is_empty() {
+                    "none".to_owned()
+                } else {
+                    known.join(", ")
+                }
             ),
         )
     })
 }
 
-fn check_typed_ref<T>(movie: &Movie, path: &str, value: &Bindable<T>, expected: &str) -> Result<()> {
+fn check_typed_ref<T>(
+    movie: &Movie,
+    path: &str,
+    value: &Bindable<T>,
+    expected: &str,
+) -> Result<()> {
     if let Some(name) = value.variable() {
         let found = variable(movie, path, name)?.type_name();
         if found != expected {
-            return Err(invalid(path, format!("expected a {expected} variable, `{name}` is {found}")));
+            return Err(invalid(
+                path,
+                format!("expected a {expected} variable, `{name}` is {found}"),
+            ));
         }
     }
     Ok(())
@@ -168,14 +206,26 @@ fn check_color_ref(movie: &Movie, path: &str, value: &super::format::ColorValue)
 }
 
 fn check_scene(movie: &Movie, path: &str, scene: &Scene) -> Result<()> {
-    if !(scene.duration.is_finite() && scene.duration > 0.0 && scene.duration <= MAX_DURATION_SECONDS) {
-        return Err(invalid(&format!("{path}.duration"), format!("expected seconds above 0, found {}", scene.duration)));
+    if !(scene.duration.is_finite()
+        && scene.duration > 0.0
+        && scene.duration <= MAX_DURATION_SECONDS)
+    {
+        return Err(invalid(
+            &format!("{path}.duration"),
+            format!("expected seconds above 0, found {}", scene.duration),
+        ));
     }
     if let Some(transition) = &scene.transition {
-        if !(transition.duration.is_finite() && transition.duration >= 0.0 && transition.duration < scene.duration) {
+        if !(transition.duration.is_finite()
+            && transition.duration >= 0.0
+            && transition.duration < scene.duration)
+        {
             return Err(invalid(
                 &format!("{path}.transition.duration"),
-                format!("expected seconds from 0 to below the scene's {} s, found {}", scene.duration, transition.duration),
+                format!(
+                    "expected seconds from 0 to below the scene's {} s, found {}",
+                    scene.duration, transition.duration
+                ),
             ));
         }
     }
@@ -211,7 +261,14 @@ fn check_condition(movie: &Movie, path: &str, condition: &Condition) -> Result<(
         };
         let ok = converted.is_some_and(|s| convert_str(&test.variable, var, &s).is_ok());
         if !ok {
-            return Err(invalid(path, format!("{value} is not a possible value of {} variable `{}`", var.type_name(), test.variable)));
+            return Err(invalid(
+                path,
+                format!(
+                    "{value} is not a possible value of {} variable `{}`",
+                    var.type_name(),
+                    test.variable
+                ),
+            ));
         }
     }
     Ok(())
@@ -225,7 +282,15 @@ fn allowed_fields(kind: LayerKind) -> &'static [&'static str] {
         LayerKind::Image => &["source", "fit"],
         LayerKind::Shape => &["shape", "radius", "fill", "stroke", "shadow"],
         LayerKind::Text => &[
-            "text", "font", "color", "align", "valign", "line_height", "overflow", "min_size", "stroke",
+            "text",
+            "font",
+            "color",
+            "align",
+            "valign",
+            "line_height",
+            "overflow",
+            "min_size",
+            "stroke",
             "shadow",
         ],
     }
@@ -250,14 +315,21 @@ fn present_fields(layer: &Layer) -> Vec<&'static str> {
         ("min_size", layer.min_size.is_some()),
         ("shadow", layer.shadow.is_some()),
     ];
-    fields.iter().filter(|(_, present)| *present).map(|(name, _)| *name).collect()
+    fields
+        .iter()
+        .filter(|(_, present)| *present)
+        .map(|(name, _)| *name)
+        .collect()
 }
 
 fn check_range(path: &str, value: f64, lo: f64, hi: f64) -> Result<()> {
     if value.is_finite() && (lo..=hi).contains(&value) {
         Ok(())
     } else {
-        Err(invalid(path, format!("expected a number from {lo} to {hi}, found {value}")))
+        Err(invalid(
+            path,
+            format!("expected a number from {lo} to {hi}, found {value}"),
+        ))
     }
 }
 
@@ -274,17 +346,27 @@ fn property_range(property: Property) -> (f64, f64) {
 
 fn check_layer(movie: &Movie, path: &str, layer: &Layer) -> Result<()> {
     let allowed = allowed_fields(layer.kind);
-    if let Some(field) = present_fields(layer).into_iter().find(|f| !allowed.contains(f)) {
+    if let Some(field) = present_fields(layer)
+        .into_iter()
+        .find(|f| !allowed.contains(f))
+    {
         return Err(invalid(
             &format!("{path}.{field}"),
-            format!("a {} layer does not take `{field}` (it takes {})", layer.kind.name(), allowed.join(", ")),
+            format!(
+                "a {} layer does not take `{field}` (it takes {})",
+                layer.kind.name(),
+                allowed.join(", ")
+            ),
         ));
     }
     let require = |present: bool, field: &str| {
         if present {
             Ok(())
         } else {
-            Err(invalid(path, format!("a {} layer needs `{field}`", layer.kind.name())))
+            Err(invalid(
+                path,
+                format!("a {} layer needs `{field}`", layer.kind.name()),
+            ))
         }
     };
     match layer.kind {
@@ -297,15 +379,29 @@ fn check_layer(movie: &Movie, path: &str, layer: &Layer) -> Result<()> {
         }
         LayerKind::Shape => {
             require(layer.shape.is_some(), "shape")?;
-            require(layer.width.is_some() || layer.animate.contains_key(&Property::Width), "width")?;
-            require(layer.height.is_some() || layer.animate.contains_key(&Property::Height), "height")?;
+            require(
+                layer.width.is_some() || layer.animate.contains_key(&Property::Width),
+                "width",
+            )?;
+            require(
+                layer.height.is_some() || layer.animate.contains_key(&Property::Height),
+                "height",
+            )?;
         }
     }
 
-    check_range(&format!("{path}.start"), layer.start, 0.0, MAX_DURATION_SECONDS)?;
+    check_range(
+        &format!("{path}.start"),
+        layer.start,
+        0.0,
+        MAX_DURATION_SECONDS,
+    )?;
     if let Some(end) = layer.end {
         if !(end.is_finite() && end > layer.start) {
-            return Err(invalid(&format!("{path}.end"), format!("expected seconds after start {}, found {end}", layer.start)));
+            return Err(invalid(
+                &format!("{path}.end"),
+                format!("expected seconds after start {}, found {end}", layer.start),
+            ));
         }
     }
     let statics = [
@@ -328,7 +424,11 @@ fn check_layer(movie: &Movie, path: &str, layer: &Layer) -> Result<()> {
         check_range(&format!("{path}.anchor[1]"), ay, -10.0, 10.0)?;
     }
     for (property, keyframes) in &layer.animate {
-        check_keyframes(&format!("{path}.animate.{}", property_name(*property)), *property, keyframes)?;
+        check_keyframes(
+            &format!("{path}.animate.{}", property_name(*property)),
+            *property,
+            keyframes,
+        )?;
     }
     check_layer_content(movie, path, layer)
 }
@@ -354,12 +454,21 @@ fn check_keyframes(path: &str, property: Property, keyframes: &[Keyframe]) -> Re
     let (lo, hi) = property_range(property);
     let mut previous: Option<f64> = None;
     for (index, keyframe) in keyframes.iter().enumerate() {
-        check_range(&format!("{path}[{index}].t"), keyframe.t, 0.0, MAX_DURATION_SECONDS)?;
+        check_range(
+            &format!("{path}[{index}].t"),
+            keyframe.t,
+            0.0,
+            MAX_DURATION_SECONDS,
+        )?;
         check_range(&format!("{path}[{index}].value"), keyframe.value, lo, hi)?;
         if previous.is_some_and(|p| keyframe.t <= p) {
             return Err(invalid(
                 &format!("{path}[{index}].t"),
-                format!("expected keyframe times in increasing order, found {} after {}", keyframe.t, previous.unwrap_or_default()),
+                format!(
+                    "expected keyframe times in increasing order, found {} after {}",
+                    keyframe.t,
+                    previous.unwrap_or_default()
+                ),
             ));
         }
         previous = Some(keyframe.t);
@@ -387,12 +496,16 @@ fn check_layer_content(movie: &Movie, path: &str, layer: &Layer) -> Result<()> {
     if let Some(source) = &layer.source {
         check_typed_ref(movie, &format!("{path}.source"), source, "image")?;
         if let Bindable::Fixed(source) = source {
-            crate::assets::check_source_syntax(source).map_err(|e| invalid(&format!("{path}.source"), e))?;
+            crate::assets::check_source_syntax(source)
+                .map_err(|e| invalid(&format!("{path}.source"), e))?;
         }
     }
     if let Some(gradient) = &layer.gradient {
         if gradient.stops.len() < 2 {
-            return Err(invalid(&format!("{path}.gradient.stops"), format!("expected at least 2 stops, found {}", gradient.stops.len())));
+            return Err(invalid(
+                &format!("{path}.gradient.stops"),
+                format!("expected at least 2 stops, found {}", gradient.stops.len()),
+            ));
         }
         let mut last = 0.0;
         for (index, stop) in gradient.stops.iter().enumerate() {
@@ -401,7 +514,12 @@ fn check_layer_content(movie: &Movie, path: &str, layer: &Layer) -> Result<()> {
             last = stop.offset;
             check_color_ref(movie, &format!("{stop_path}.color"), &stop.color)?;
         }
-        check_range(&format!("{path}.gradient.angle"), gradient.angle, -3600.0, 3600.0)?;
+        check_range(
+            &format!("{path}.gradient.angle"),
+            gradient.angle,
+            -3600.0,
+            3600.0,
+        )?;
         if let Some(radius) = gradient.radius {
             check_range(&format!("{path}.gradient.radius"), radius, 0.001, 10.0)?;
         }
@@ -409,13 +527,21 @@ fn check_layer_content(movie: &Movie, path: &str, layer: &Layer) -> Result<()> {
     if let Some(radius) = layer.radius {
         check_range(&format!("{path}.radius"), radius, 0.0, MAX_EXTENT_PX)?;
         if layer.shape != Some(ShapeKind::RoundedRectangle) {
-            return Err(invalid(&format!("{path}.radius"), "only a rounded_rectangle takes a radius"));
+            return Err(invalid(
+                &format!("{path}.radius"),
+                "only a rounded_rectangle takes a radius",
+            ));
         }
     }
     if let Some(font) = &layer.font {
         check_range(&format!("{path}.font.size"), font.size, 1.0, 1000.0)?;
         if let Some(weight) = font.weight {
-            check_range(&format!("{path}.font.weight"), f64::from(weight), 100.0, 900.0)?;
+            check_range(
+                &format!("{path}.font.weight"),
+                f64::from(weight),
+                100.0,
+                900.0,
+            )?;
         }
     }
     if let Some(line_height) = layer.line_height {
@@ -433,7 +559,10 @@ fn check_layer_content(movie: &Movie, path: &str, layer: &Layer) -> Result<()> {
 }
 
 /// Whether `value` makes a condition hold.
-pub(crate) fn condition_holds(condition: &Condition, lookup: impl Fn(&str) -> Option<Value>) -> bool {
+pub(crate) fn condition_holds(
+    condition: &Condition,
+    lookup: impl Fn(&str) -> Option<Value>,
+) -> bool {
     match condition {
         Condition::Set(name) => lookup(name).is_some_and(|v| v.is_set()),
         Condition::Test(test) => {
@@ -442,9 +571,13 @@ pub(crate) fn condition_holds(condition: &Condition, lookup: impl Fn(&str) -> Op
             };
             let current = value.to_json();
             let matches = |expected: &serde_json::Value| match (expected, &current) {
-                (serde_json::Value::Number(a), serde_json::Value::Number(b)) => a.as_f64() == b.as_f64(),
+                (serde_json::Value::Number(a), serde_json::Value::Number(b)) => {
+                    a.as_f64() == b.as_f64()
+                }
                 (serde_json::Value::String(a), serde_json::Value::String(b)) => {
-                    a == b || (matches!(value, Value::Color(_)) && a.parse::<super::color::Color>().ok() == b.parse().ok())
+                    a == b
+                        || (matches!(value, Value::Color(_))
+                            && a.parse::<super::color::Color>().ok() == b.parse().ok())
                 }
                 (a, b) => a == b,
             };

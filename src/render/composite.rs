@@ -11,7 +11,13 @@ use tiny_skia::{Pixmap, Transform};
 use crate::movie::format::BlendMode;
 
 /// Draws `src` onto the opaque `dst` through `transform` (raster pixels to frame pixels).
-pub(super) fn draw(dst: &mut Pixmap, src: &Pixmap, transform: Transform, opacity: f32, mode: BlendMode) {
+pub(super) fn draw(
+    dst: &mut Pixmap,
+    src: &Pixmap,
+    transform: Transform,
+    opacity: f32,
+    mode: BlendMode,
+) {
     let opacity = (opacity.clamp(0.0, 1.0) * 256.0).round() as u32;
     if opacity == 0 {
         return;
@@ -22,7 +28,8 @@ pub(super) fn draw(dst: &mut Pixmap, src: &Pixmap, transform: Transform, opacity
     if is_whole_pixel_move(&transform) {
         let (dx, dy) = (transform.tx as i32, transform.ty as i32);
         with_mode!(mode, copy_translated(dst, src, dx, dy, bounds, opacity));
-    } else if transform.kx == 0.0 && transform.ky == 0.0 && transform.sx > 0.0 && transform.sy > 0.0 {
+    } else if transform.kx == 0.0 && transform.ky == 0.0 && transform.sx > 0.0 && transform.sy > 0.0
+    {
         with_mode!(mode, scale_separable(dst, src, transform, bounds, opacity));
     } else if let Some(inverse) = transform.invert() {
         with_mode!(mode, resample(dst, src, inverse, bounds, opacity));
@@ -31,20 +38,31 @@ pub(super) fn draw(dst: &mut Pixmap, src: &Pixmap, transform: Transform, opacity
 
 /// True when a transform moves by whole pixels and nothing else.
 pub(super) fn is_whole_pixel_move(t: &Transform) -> bool {
-    t.sx == 1.0 && t.sy == 1.0 && t.kx == 0.0 && t.ky == 0.0 && t.tx.fract() == 0.0 && t.ty.fract() == 0.0
+    t.sx == 1.0
+        && t.sy == 1.0
+        && t.kx == 0.0
+        && t.ky == 0.0
+        && t.tx.fract() == 0.0
+        && t.ty.fract() == 0.0
 }
 
 /// The frame pixels the transformed raster can touch: (x0, y0, x1, y1), end exclusive.
 fn dst_bounds(dst: &Pixmap, src: &Pixmap, t: Transform) -> Option<(usize, usize, usize, usize)> {
     let (w, h) = (src.width() as f32, src.height() as f32);
-    let corners = [(0.0, 0.0), (w, 0.0), (0.0, h), (w, h)].map(|(x, y)| (t.sx * x + t.kx * y + t.tx, t.ky * x + t.sy * y + t.ty));
+    let corners = [(0.0, 0.0), (w, 0.0), (0.0, h), (w, h)]
+        .map(|(x, y)| (t.sx * x + t.kx * y + t.tx, t.ky * x + t.sy * y + t.ty));
     let min_x = corners.iter().map(|c| c.0).fold(f32::MAX, f32::min).floor() - 1.0;
     let max_x = corners.iter().map(|c| c.0).fold(f32::MIN, f32::max).ceil() + 1.0;
     let min_y = corners.iter().map(|c| c.1).fold(f32::MAX, f32::min).floor() - 1.0;
     let max_y = corners.iter().map(|c| c.1).fold(f32::MIN, f32::max).ceil() + 1.0;
     let clamp_x = |v: f32| v.clamp(0.0, dst.width() as f32) as usize;
     let clamp_y = |v: f32| v.clamp(0.0, dst.height() as f32) as usize;
-    let bounds = (clamp_x(min_x), clamp_y(min_y), clamp_x(max_x), clamp_y(max_y));
+    let bounds = (
+        clamp_x(min_x),
+        clamp_y(min_y),
+        clamp_x(max_x),
+        clamp_y(max_y),
+    );
     (bounds.0 < bounds.2 && bounds.1 < bounds.3).then_some(bounds)
 }
 
@@ -123,7 +141,11 @@ fn resample<const MODE: u8>(
     let src_data = src.data();
     let dst_data = dst.data_mut();
     let packed = |at: usize| {
-        u32::from_le_bytes(src_data[at..at + 4].try_into().expect("four bytes per pixel"))
+        u32::from_le_bytes(
+            src_data[at..at + 4]
+                .try_into()
+                .expect("four bytes per pixel"),
+        )
     };
     let texel = |x: i64, y: i64| -> u32 {
         if x < 0 || y < 0 || x >= sw || y >= sh {
@@ -146,9 +168,19 @@ fn resample<const MODE: u8>(
             if ix >= -1 && iy >= -1 && ix < sw && iy < sh {
                 let (a, b, c, e) = if ix >= 0 && iy >= 0 && ix + 1 < sw && iy + 1 < sh {
                     let at = iy as usize * stride + ix as usize * 4;
-                    (packed(at), packed(at + 4), packed(at + stride), packed(at + stride + 4))
+                    (
+                        packed(at),
+                        packed(at + 4),
+                        packed(at + stride),
+                        packed(at + stride + 4),
+                    )
                 } else {
-                    (texel(ix, iy), texel(ix + 1, iy), texel(ix, iy + 1), texel(ix + 1, iy + 1))
+                    (
+                        texel(ix, iy),
+                        texel(ix + 1, iy),
+                        texel(ix, iy + 1),
+                        texel(ix + 1, iy + 1),
+                    )
                 };
                 if a | b | c | e != 0 {
                     let wx = ((u >> 8) & 0xff) as u32;
@@ -205,7 +237,13 @@ fn scale_separable<const MODE: u8>(
             continue;
         }
         let wy = ((v >> 8) & 0xff) as u16;
-        let row = |r: i64| if (0..sh).contains(&r) { &src_data[r as usize * stride..][..stride] } else { &transparent[..] };
+        let row = |r: i64| {
+            if (0..sh).contains(&r) {
+                &src_data[r as usize * stride..][..stride]
+            } else {
+                &transparent[..]
+            }
+        };
         let (upper, lower) = (row(iy), row(iy + 1));
         for ((out, &a), &b) in padded[4..4 + stride].iter_mut().zip(upper).zip(lower) {
             *out = ((u16::from(a) * (256 - wy) + u16::from(b) * wy + 128) >> 8) as u8;
@@ -213,8 +251,13 @@ fn scale_separable<const MODE: u8>(
 
         let dst_row = &mut dst_data[(y * dw + x0) * 4..(y * dw + x1) * 4];
         for (d, &(at, wx)) in dst_row.chunks_exact_mut(4).zip(&columns) {
-            let left = u32::from_le_bytes(padded[at * 4..at * 4 + 4].try_into().expect("four bytes"));
-            let right = u32::from_le_bytes(padded[at * 4 + 4..at * 4 + 8].try_into().expect("four bytes"));
+            let left =
+                u32::from_le_bytes(padded[at * 4..at * 4 + 4].try_into().expect("four bytes"));
+            let right = u32::from_le_bytes(
+                padded[at * 4 + 4..at * 4 + 8]
+                    .try_into()
+                    .expect("four bytes"),
+            );
             if left | right != 0 {
                 blend_packed::<MODE>(d, lerp(left, right, u32::from(wx)), opacity);
             }
@@ -316,7 +359,13 @@ mod tests {
     fn whole_pixel_moves_copy_exactly() {
         let mut dst = pixmap(8, 8, [0, 0, 0, 255]);
         let src = pixmap(2, 2, [10, 20, 30, 255]);
-        draw(&mut dst, &src, Transform::from_translate(3.0, 4.0), 1.0, BlendMode::Normal);
+        draw(
+            &mut dst,
+            &src,
+            Transform::from_translate(3.0, 4.0),
+            1.0,
+            BlendMode::Normal,
+        );
         let at = |x: usize, y: usize| dst.data()[(y * 8 + x) * 4..][..4].to_vec();
         assert_eq!(at(3, 4), [10, 20, 30, 255]);
         assert_eq!(at(4, 5), [10, 20, 30, 255]);
@@ -341,7 +390,10 @@ mod tests {
             draw(&mut dst, &src, Transform::identity(), opacity, mode);
             let got = &dst.data()[..3];
             for (g, e) in got.iter().zip(expected) {
-                assert!(g.abs_diff(e) <= 1, "{mode:?} at {opacity}: got {got:?}, expected {expected:?}");
+                assert!(
+                    g.abs_diff(e) <= 1,
+                    "{mode:?} at {opacity}: got {got:?}, expected {expected:?}"
+                );
             }
         }
     }
@@ -350,9 +402,14 @@ mod tests {
     fn half_pixel_moves_spread_over_two_pixels() {
         let mut dst = pixmap(4, 1, [0, 0, 0, 255]);
         let src = pixmap(1, 1, [200, 200, 200, 255]);
-        draw(&mut dst, &src, Transform::from_translate(1.5, 0.0), 1.0, BlendMode::Normal);
+        draw(
+            &mut dst,
+            &src,
+            Transform::from_translate(1.5, 0.0),
+            1.0,
+            BlendMode::Normal,
+        );
         let row: Vec<u8> = dst.data().chunks_exact(4).map(|p| p[0]).collect();
         assert_eq!(row, [0, 100, 100, 0]);
     }
 }
-

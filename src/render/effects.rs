@@ -26,8 +26,19 @@ pub(super) fn blur_alpha(alpha: &mut [u8], width: usize, height: usize, radius: 
     }
 }
 
-fn box_pass(src: &[u8], dst: &mut [u8], width: usize, height: usize, radius: usize, horizontal: bool) {
-    let (lines, len, step, stride) = if horizontal { (height, width, 1, width) } else { (width, height, width, 1) };
+fn box_pass(
+    src: &[u8],
+    dst: &mut [u8],
+    width: usize,
+    height: usize,
+    radius: usize,
+    horizontal: bool,
+) {
+    let (lines, len, step, stride) = if horizontal {
+        (height, width, 1, width)
+    } else {
+        (width, height, width, 1)
+    };
     let window = (2 * radius + 1) as u32;
     for line in 0..lines {
         let base = line * stride;
@@ -65,9 +76,30 @@ pub(super) fn with_shadow(raster: Raster, shadow: ShadowSpec) -> Raster {
         return raster;
     };
 
-    let shadow_layer = tinted_alpha(content, &out, (left + dx).round() as i32, (top + dy).round() as i32, shadow, blur_px);
-    out.draw_pixmap(0, 0, shadow_layer.as_ref(), &PixmapPaint::default(), tiny_skia::Transform::identity(), None);
-    out.draw_pixmap(left as i32, top as i32, content.as_ref(), &PixmapPaint::default(), tiny_skia::Transform::identity(), None);
+    let shadow_layer = tinted_alpha(
+        content,
+        &out,
+        (left + dx).round() as i32,
+        (top + dy).round() as i32,
+        shadow,
+        blur_px,
+    );
+    out.draw_pixmap(
+        0,
+        0,
+        shadow_layer.as_ref(),
+        &PixmapPaint::default(),
+        tiny_skia::Transform::identity(),
+        None,
+    );
+    out.draw_pixmap(
+        left as i32,
+        top as i32,
+        content.as_ref(),
+        &PixmapPaint::default(),
+        tiny_skia::Transform::identity(),
+        None,
+    );
     Raster {
         pixmap: Some(out),
         origin: (raster.origin.0 + left, raster.origin.1 + top),
@@ -76,7 +108,14 @@ pub(super) fn with_shadow(raster: Raster, shadow: ShadowSpec) -> Raster {
 }
 
 /// The content's alpha placed at (x, y) in a pixmap the size of `like`, blurred and tinted.
-fn tinted_alpha(content: &Pixmap, like: &Pixmap, x: i32, y: i32, shadow: ShadowSpec, blur_px: f32) -> Pixmap {
+fn tinted_alpha(
+    content: &Pixmap,
+    like: &Pixmap,
+    x: i32,
+    y: i32,
+    shadow: ShadowSpec,
+    blur_px: f32,
+) -> Pixmap {
     let (w, h) = (like.width() as usize, like.height() as usize);
     let mut alpha = vec![0u8; w * h];
     let cw = content.width() as usize;
@@ -124,6 +163,9 @@ mod tests {
         let after: u32 = alpha.iter().map(|&a| u32::from(a)).sum();
         assert!(alpha[10 * w + 5] > 0, "blur reaches outside the square");
         assert!(alpha[10 * w + 10] < 255, "the centre softens");
-        assert!((f64::from(after) / f64::from(before) - 1.0).abs() < 0.05, "{before} -> {after}");
+        assert!(
+            (f64::from(after) / f64::from(before) - 1.0).abs() < 0.05,
+            "{before} -> {after}"
+        );
     }
 }

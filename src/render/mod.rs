@@ -52,7 +52,9 @@ impl Frame {
 
     /// Encodes the frame as PNG.
     pub fn to_png(&self) -> Result<Vec<u8>> {
-        self.pixmap.encode_png().map_err(|e| Error::internal(format!("png encoding failed: {e}")))
+        self.pixmap
+            .encode_png()
+            .map_err(|e| Error::internal(format!("png encoding failed: {e}")))
     }
 }
 
@@ -84,7 +86,11 @@ impl Renderer {
     /// Prepares a renderer; fails when the movie names a font family that no font provides.
     pub fn new(timeline: Timeline, assets: Assets) -> Result<Self> {
         let engine = TextEngine::new(fonts::font_system(assets.fonts));
-        for (scene, layer) in timeline.scenes.iter().flat_map(|s| s.layers.iter().map(move |l| (s, l))) {
+        for (scene, layer) in timeline
+            .scenes
+            .iter()
+            .flat_map(|s| s.layers.iter().map(move |l| (s, l)))
+        {
             if let Content::Text(spec) = &layer.content {
                 if !engine.has_family(&spec.family) {
                     return Err(Error::invalid_movie(format!(
@@ -132,11 +138,19 @@ impl Renderer {
             [(a_index, a), (b_index, b), ..] => {
                 let outgoing = self.draw_scene(a_index, a, n - a.start_frame)?;
                 let incoming = self.draw_scene(b_index, b, n - b.start_frame)?;
-                let transition = b.transition.expect("overlapping scenes come from a transition");
+                let transition = b
+                    .transition
+                    .expect("overlapping scenes come from a transition");
                 let progress = transition
                     .easing
                     .apply((n - b.start_frame) as f64 / transition.frame_count as f64);
-                transition::mix(outgoing, incoming, transition, progress as f32, timeline.background)
+                transition::mix(
+                    outgoing,
+                    incoming,
+                    transition,
+                    progress as f32,
+                    timeline.background,
+                )
             }
         };
         Ok(Frame { pixmap })
@@ -167,9 +181,15 @@ impl Renderer {
             .expect("validated canvas sizes are non-zero");
         pixmap.fill(self.timeline.background.to_skia());
         if let Some(color) = scene.background {
-            let rect = tiny_skia::Rect::from_xywh(0.0, 0.0, pixmap.width() as f32, pixmap.height() as f32)
-                .expect("canvas rect is valid");
-            pixmap.fill_rect(rect, &raster::solid_paint(color), tiny_skia::Transform::identity(), None);
+            let rect =
+                tiny_skia::Rect::from_xywh(0.0, 0.0, pixmap.width() as f32, pixmap.height() as f32)
+                    .expect("canvas rect is valid");
+            pixmap.fill_rect(
+                rect,
+                &raster::solid_paint(color),
+                tiny_skia::Transform::identity(),
+                None,
+            );
         }
         let mut layer_count = 0;
         for (layer_index, layer) in scene.layers.iter().enumerate() {
@@ -180,10 +200,20 @@ impl Renderer {
             self.draw_layer(&mut pixmap, index, layer_index, layer, &state);
             layer_count += 1;
         }
-        StaticPrefix { layer_count, pixmap }
+        StaticPrefix {
+            layer_count,
+            pixmap,
+        }
     }
 
-    fn draw_layer(&self, target: &mut Pixmap, scene: usize, index: usize, layer: &PlacedLayer, state: &Transform) {
+    fn draw_layer(
+        &self,
+        target: &mut Pixmap,
+        scene: usize,
+        index: usize,
+        layer: &PlacedLayer,
+        state: &Transform,
+    ) {
         if state.opacity <= 0.0 || state.scale <= 0.0 {
             return;
         }
@@ -194,14 +224,23 @@ impl Renderer {
         let placement = tiny_skia::Transform::from_translate(state.x as f32, state.y as f32)
             .pre_rotate(state.rotation_deg as f32)
             .pre_scale(state.scale as f32, state.scale as f32)
-            .pre_translate(-(state.anchor_x as f32) * raster.box_w, -(state.anchor_y as f32) * raster.box_h)
+            .pre_translate(
+                -(state.anchor_x as f32) * raster.box_w,
+                -(state.anchor_y as f32) * raster.box_h,
+            )
             .pre_scale(1.0 / raster.scale, 1.0 / raster.scale)
             .pre_translate(-raster.origin.0, -raster.origin.1);
         composite::draw(target, pixmap, placement, state.opacity as f32, layer.blend);
     }
 
     /// The layer's content at the state's size, drawn on first use.
-    fn raster(&self, scene: usize, index: usize, layer: &PlacedLayer, state: &Transform) -> Arc<Raster> {
+    fn raster(
+        &self,
+        scene: usize,
+        index: usize,
+        layer: &PlacedLayer,
+        state: &Transform,
+    ) -> Arc<Raster> {
         let size_key = |v: Option<f64>| v.map_or(u32::MAX, |v| (v.max(0.0) * 4.0).round() as u32);
         let key = (size_key(state.width), size_key(state.height));
         let cache = &self.rasters[scene][index];
@@ -224,23 +263,37 @@ impl Renderer {
         // Drawn at the largest scale the layer reaches, so that zooms stay sharp.
         let scale = (layer.max_scale() as f32).clamp(1.0, 4.0);
         match &layer.content {
-            Content::Solid(color) => raster::solid(*color, width.unwrap_or(canvas_w), height.unwrap_or(canvas_h)),
-            Content::Gradient(spec) => raster::gradient(spec, width.unwrap_or(canvas_w), height.unwrap_or(canvas_h)),
-            Content::Shape(spec) => raster::shape(spec, width.unwrap_or(0.0), height.unwrap_or(0.0), scale),
-            Content::Image { source, fit } => match source.as_ref().and_then(|s| self.pictures.get(s)) {
-                Some(picture) => {
-                    let (pw, ph) = (picture.width() as f32, picture.height() as f32);
-                    let (w, h) = match (width, height) {
-                        (Some(w), Some(h)) => (w, h),
-                        (Some(w), None) => (w, w * ph / pw),
-                        (None, Some(h)) => (h * pw / ph, h),
-                        (None, None) => (pw, ph),
-                    };
-                    raster::picture(picture, *fit, w, h, scale)
+            Content::Solid(color) => raster::solid(
+                *color,
+                width.unwrap_or(canvas_w),
+                height.unwrap_or(canvas_h),
+            ),
+            Content::Gradient(spec) => {
+                raster::gradient(spec, width.unwrap_or(canvas_w), height.unwrap_or(canvas_h))
+            }
+            Content::Shape(spec) => {
+                raster::shape(spec, width.unwrap_or(0.0), height.unwrap_or(0.0), scale)
+            }
+            Content::Image { source, fit } => {
+                match source.as_ref().and_then(|s| self.pictures.get(s)) {
+                    Some(picture) => {
+                        let (pw, ph) = (picture.width() as f32, picture.height() as f32);
+                        let (w, h) = match (width, height) {
+                            (Some(w), Some(h)) => (w, h),
+                            (Some(w), None) => (w, w * ph / pw),
+                            (None, Some(h)) => (h * pw / ph, h),
+                            (None, None) => (pw, ph),
+                        };
+                        raster::picture(picture, *fit, w, h, scale)
+                    }
+                    None => Raster::empty(width.unwrap_or(0.0), height.unwrap_or(0.0)),
                 }
-                None => Raster::empty(width.unwrap_or(0.0), height.unwrap_or(0.0)),
-            },
-            Content::Text(spec) => self.text.lock().expect("text engine lock").raster(spec, width, height, scale),
+            }
+            Content::Text(spec) => self
+                .text
+                .lock()
+                .expect("text engine lock")
+                .raster(spec, width, height, scale),
         }
     }
 }

@@ -29,7 +29,13 @@ pub(super) const MAX_RASTER_SIDE: f32 = 8192.0;
 impl Raster {
     /// A raster with nothing to draw.
     pub fn empty(box_w: f32, box_h: f32) -> Self {
-        Self { pixmap: None, origin: (0.0, 0.0), scale: 1.0, box_w, box_h }
+        Self {
+            pixmap: None,
+            origin: (0.0, 0.0),
+            scale: 1.0,
+            box_w,
+            box_h,
+        }
     }
 }
 
@@ -40,7 +46,11 @@ pub(super) fn new_pixmap(width: f32, height: f32) -> Option<Pixmap> {
 }
 
 pub(super) fn solid_paint(color: Color) -> Paint<'static> {
-    Paint { shader: Shader::SolidColor(color.to_skia()), anti_alias: true, ..Paint::default() }
+    Paint {
+        shader: Shader::SolidColor(color.to_skia()),
+        anti_alias: true,
+        ..Paint::default()
+    }
 }
 
 pub(super) fn solid(color: Color, box_w: f32, box_h: f32) -> Raster {
@@ -48,7 +58,13 @@ pub(super) fn solid(color: Color, box_w: f32, box_h: f32) -> Raster {
     if let Some(p) = pixmap.as_mut() {
         p.fill(color.to_skia());
     }
-    Raster { pixmap, origin: (0.0, 0.0), scale: 1.0, box_w, box_h }
+    Raster {
+        pixmap,
+        origin: (0.0, 0.0),
+        scale: 1.0,
+        box_w,
+        box_h,
+    }
 }
 
 /// Entries in a gradient's colour table.
@@ -121,7 +137,13 @@ pub(super) fn gradient(spec: &GradientSpec, box_w: f32, box_h: f32) -> Raster {
             px[3] = alpha as u8;
         }
     }
-    Raster { pixmap: Some(pixmap), origin: (0.0, 0.0), scale: 1.0, box_w, box_h }
+    Raster {
+        pixmap: Some(pixmap),
+        origin: (0.0, 0.0),
+        scale: 1.0,
+        box_w,
+        box_h,
+    }
 }
 
 /// Draws `picture` into the box by `fit`, at `scale` pixmap pixels per layer pixel.
@@ -142,11 +164,26 @@ pub(super) fn picture(picture: &Pixmap, fit: Fit, box_w: f32, box_h: f32, scale:
             (s, s)
         }
     };
-    let transform = tiny_skia::Transform::from_translate((tw - pw * sx) / 2.0, (th - ph * sy) / 2.0).pre_scale(sx, sy);
-    let quality = if sx < 1.0 || sy < 1.0 { FilterQuality::Bicubic } else { FilterQuality::Bilinear };
-    let paint = PixmapPaint { quality, ..PixmapPaint::default() };
+    let transform =
+        tiny_skia::Transform::from_translate((tw - pw * sx) / 2.0, (th - ph * sy) / 2.0)
+            .pre_scale(sx, sy);
+    let quality = if sx < 1.0 || sy < 1.0 {
+        FilterQuality::Bicubic
+    } else {
+        FilterQuality::Bilinear
+    };
+    let paint = PixmapPaint {
+        quality,
+        ..PixmapPaint::default()
+    };
     pixmap.draw_pixmap(0, 0, picture.as_ref(), &paint, transform, None);
-    Raster { pixmap: Some(pixmap), origin: (0.0, 0.0), scale, box_w, box_h }
+    Raster {
+        pixmap: Some(pixmap),
+        origin: (0.0, 0.0),
+        scale,
+        box_w,
+        box_h,
+    }
 }
 
 /// Four cubic arcs make a quarter circle each; this is the control distance for radius 1.
@@ -183,7 +220,11 @@ pub(super) fn shape(spec: &ShapeSpec, box_w: f32, box_h: f32, scale: f32) -> Ras
     let Some(path) = path else {
         return Raster::empty(box_w, box_h);
     };
-    let pad = spec.stroke.map_or(0.0, |(_, width)| width as f32 * scale / 2.0).ceil() + 1.0;
+    let pad = spec
+        .stroke
+        .map_or(0.0, |(_, width)| width as f32 * scale / 2.0)
+        .ceil()
+        + 1.0;
     let Some(mut pixmap) = new_pixmap(w + 2.0 * pad, h + 2.0 * pad) else {
         return Raster::empty(box_w, box_h);
     };
@@ -192,10 +233,19 @@ pub(super) fn shape(spec: &ShapeSpec, box_w: f32, box_h: f32, scale: f32) -> Ras
         pixmap.fill_path(&path, &solid_paint(fill), FillRule::Winding, at, None);
     }
     if let Some((color, width)) = spec.stroke.filter(|(_, width)| *width > 0.0) {
-        let stroke = tiny_skia::Stroke { width: width as f32 * scale, ..Default::default() };
+        let stroke = tiny_skia::Stroke {
+            width: width as f32 * scale,
+            ..Default::default()
+        };
         pixmap.stroke_path(&path, &solid_paint(color), &stroke, at, None);
     }
-    let raster = Raster { pixmap: Some(pixmap), origin: (pad, pad), scale, box_w, box_h };
+    let raster = Raster {
+        pixmap: Some(pixmap),
+        origin: (pad, pad),
+        scale,
+        box_w,
+        box_h,
+    };
     match spec.shadow {
         Some(shadow) => with_shadow(raster, shadow),
         None => raster,

@@ -4,7 +4,9 @@
 //! bitmaps because a text layer is drawn once per binding, not once per frame, and
 //! outlines give strokes and any scale for free.
 
-use cosmic_text::{Attrs, Buffer, CacheKeyFlags, Family, FontSystem, Metrics, Shaping, Style, SwashCache, Weight};
+use cosmic_text::{
+    Attrs, Buffer, CacheKeyFlags, Family, FontSystem, Metrics, Shaping, Style, SwashCache, Weight,
+};
 use tiny_skia::{FillRule, PathBuilder};
 
 use super::effects::with_shadow;
@@ -38,24 +40,38 @@ struct Block {
 
 impl TextEngine {
     pub fn new(fonts: FontSystem) -> Self {
-        Self { fonts, swash: SwashCache::new() }
+        Self {
+            fonts,
+            swash: SwashCache::new(),
+        }
     }
 
     /// Whether a family is available (bundled or from the movie's fonts).
     pub fn has_family(&self, family: &str) -> bool {
-        self.fonts
-            .db()
-            .faces()
-            .any(|face| face.families.iter().any(|(name, _)| name.eq_ignore_ascii_case(family)))
+        self.fonts.db().faces().any(|face| {
+            face.families
+                .iter()
+                .any(|(name, _)| name.eq_ignore_ascii_case(family))
+        })
     }
 
-    fn layout(&mut self, spec: &TextSpec, size_px: f32, wrap_width: Option<f32>, align: Option<cosmic_text::Align>) -> Block {
+    fn layout(
+        &mut self,
+        spec: &TextSpec,
+        size_px: f32,
+        wrap_width: Option<f32>,
+        align: Option<cosmic_text::Align>,
+    ) -> Block {
         let metrics = Metrics::new(size_px, size_px * spec.line_height as f32);
         let mut buffer = Buffer::new(&mut self.fonts, metrics);
         let attrs = Attrs::new()
             .family(Family::Name(&spec.family))
             .weight(Weight(spec.weight))
-            .style(if spec.italic { Style::Italic } else { Style::Normal })
+            .style(if spec.italic {
+                Style::Italic
+            } else {
+                Style::Normal
+            })
             .cache_key_flags(CacheKeyFlags::DISABLE_HINTING);
         let mut borrowed = buffer.borrow_with(&mut self.fonts);
         borrowed.set_size(wrap_width, None);
@@ -66,7 +82,11 @@ impl TextEngine {
             width = width.max(run.line_w);
             height = height.max(run.line_top + run.line_height);
         }
-        Block { buffer, width, height }
+        Block {
+            buffer,
+            width,
+            height,
+        }
     }
 
     /// Shapes `spec.text` on one line (no wrapping) and lists its glyphs.
@@ -81,18 +101,30 @@ impl TextEngine {
                     .face(glyph.font_id)
                     .and_then(|face| face.families.first().map(|(name, _)| name.clone()))
                     .unwrap_or_default();
-                glyphs.push(ShapedGlyph { cluster: glyph.start, glyph_id: glyph.glyph_id, x: glyph.x, family });
+                glyphs.push(ShapedGlyph {
+                    cluster: glyph.start,
+                    glyph_id: glyph.glyph_id,
+                    x: glyph.x,
+                    family,
+                });
             }
         }
         glyphs
     }
 
     /// Lays out at the requested size, or for `shrink`, at the largest size that fits.
-    fn fitted(&mut self, spec: &TextSpec, box_w: Option<f32>, box_h: Option<f32>, scale: f32) -> (Block, f32) {
+    fn fitted(
+        &mut self,
+        spec: &TextSpec,
+        box_w: Option<f32>,
+        box_h: Option<f32>,
+        scale: f32,
+    ) -> (Block, f32) {
         let align = cosmic_align(spec.align);
         let wrap = box_w.map(|w| w * scale);
         let fits = |block: &Block| {
-            wrap.is_none_or(|w| block.width <= w + 0.5) && box_h.is_none_or(|h| block.height <= h * scale + 0.5)
+            wrap.is_none_or(|w| block.width <= w + 0.5)
+                && box_h.is_none_or(|h| block.height <= h * scale + 0.5)
         };
         let full = spec.size_px as f32 * scale;
         let block = self.layout(spec, full, wrap, align);
@@ -118,7 +150,13 @@ impl TextEngine {
     }
 
     /// Draws a text layer; the box defaults to the text's extent.
-    pub fn raster(&mut self, spec: &TextSpec, box_w: Option<f32>, box_h: Option<f32>, scale: f32) -> Raster {
+    pub fn raster(
+        &mut self,
+        spec: &TextSpec,
+        box_w: Option<f32>,
+        box_h: Option<f32>,
+        scale: f32,
+    ) -> Raster {
         let (mut block, _size) = self.fitted(spec, box_w, box_h, scale);
         if box_w.is_none() && block.width > 0.0 {
             // Align lines against the widest one.
@@ -141,7 +179,10 @@ impl TextEngine {
         let bounds = path.bounds();
         let pad = stroke_px.ceil() + 2.0;
         let (mut left, mut top) = ((bounds.left() - pad).floor(), (bounds.top() - pad).floor());
-        let (mut right, mut bottom) = ((bounds.right() + pad).ceil(), (bounds.bottom() + pad).ceil());
+        let (mut right, mut bottom) = (
+            (bounds.right() + pad).ceil(),
+            (bounds.bottom() + pad).ceil(),
+        );
         if spec.overflow == Overflow::Clip {
             left = left.max(0.0);
             top = top.max(0.0);
@@ -164,7 +205,13 @@ impl TextEngine {
         }
         pixmap.fill_path(&path, &solid_paint(spec.color), FillRule::Winding, at, None);
 
-        let raster = Raster { pixmap: Some(pixmap), origin: (-left, -top), scale, box_w: layer_w, box_h: layer_h };
+        let raster = Raster {
+            pixmap: Some(pixmap),
+            origin: (-left, -top),
+            scale,
+            box_w: layer_w,
+            box_h: layer_h,
+        };
         match spec.shadow {
             Some(shadow) => with_shadow(raster, shadow),
             None => raster,
@@ -178,7 +225,10 @@ impl TextEngine {
         for run in buffer.layout_runs() {
             for glyph in run.glyphs {
                 let physical = glyph.physical((0.0, 0.0), 1.0);
-                let Some(commands) = self.swash.get_outline_commands(&mut self.fonts, physical.cache_key) else {
+                let Some(commands) = self
+                    .swash
+                    .get_outline_commands(&mut self.fonts, physical.cache_key)
+                else {
                     continue;
                 };
                 let ox = glyph.x + glyph.font_size * glyph.x_offset;

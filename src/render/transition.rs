@@ -7,13 +7,25 @@ use crate::movie::color::Color;
 use crate::movie::format::{Direction, TransitionKind};
 use crate::movie::timeline::PlacedTransition;
 
-pub(super) fn mix(outgoing: Pixmap, incoming: Pixmap, transition: PlacedTransition, progress: f32, background: Color) -> Pixmap {
+pub(super) fn mix(
+    outgoing: Pixmap,
+    incoming: Pixmap,
+    transition: PlacedTransition,
+    progress: f32,
+    background: Color,
+) -> Pixmap {
     let progress = progress.clamp(0.0, 1.0);
     match transition.kind {
         TransitionKind::Cut => incoming,
         TransitionKind::Crossfade => crossfade(outgoing, &incoming, progress),
         TransitionKind::Wipe => wipe(outgoing, &incoming, transition.direction, progress),
-        TransitionKind::Slide => slide(&outgoing, &incoming, transition.direction, progress, background),
+        TransitionKind::Slide => slide(
+            &outgoing,
+            &incoming,
+            transition.direction,
+            progress,
+            background,
+        ),
     }
 }
 
@@ -46,7 +58,13 @@ fn wipe(mut out: Pixmap, incoming: &Pixmap, direction: Direction, progress: f32)
 }
 
 /// The incoming scene pushes the outgoing one out of the canvas.
-fn slide(outgoing: &Pixmap, incoming: &Pixmap, direction: Direction, progress: f32, background: Color) -> Pixmap {
+fn slide(
+    outgoing: &Pixmap,
+    incoming: &Pixmap,
+    direction: Direction,
+    progress: f32,
+    background: Color,
+) -> Pixmap {
     let (w, h) = (outgoing.width() as i32, outgoing.height() as i32);
     let (dx, dy) = match direction {
         Direction::Left => (-(progress * w as f32).round() as i32, 0),

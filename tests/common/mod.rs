@@ -23,9 +23,14 @@ pub fn renderer(movie: &Movie, params: Params) -> Renderer {
 /// A renderer that loads assets from `project_dir`.
 pub fn renderer_in(project_dir: &Path, movie: &Movie, params: Params) -> Renderer {
     let loader = AssetLoader::new(AssetSettings::default()).expect("loader");
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
     let timeline = Timeline::new(movie, params);
-    let assets = runtime.block_on(loader.load(project_dir, &timeline)).expect("assets");
+    let assets = runtime
+        .block_on(loader.load(project_dir, &timeline))
+        .expect("assets");
     Renderer::new(timeline, assets).expect("renderer")
 }
 
@@ -49,6 +54,10 @@ pub fn pixel(frame: &Frame, x: u32, y: u32) -> [u8; 4] {
 pub fn differing_pixels(a: &[u8], b: &[u8], tolerance: u8) -> usize {
     a.chunks_exact(4)
         .zip(b.chunks_exact(4))
-        .filter(|(p, q)| p.iter().zip(q.iter()).any(|(x, y)| x.abs_diff(*y) > tolerance))
+        .filter(|(p, q)| {
+            p.iter()
+                .zip(q.iter())
+                .any(|(x, y)| x.abs_diff(*y) > tolerance)
+        })
         .count()
 }
