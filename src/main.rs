@@ -106,11 +106,24 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Check { movie, params } => {
             let parsed = movie::load_file(&movie)?;
-            Params::from_strings(
+            let params = Params::from_strings(
                 &parsed,
                 params.iter().map(|(k, v)| (k.as_str(), v.as_str())),
             )?;
-            write_stdout(&format!("{}: ok\n", movie.display()))
+            // Binding and loading assets as a render would finds missing files and fonts.
+            let project = Project::open(movie.parent().unwrap_or(Path::new(".")))?;
+            let loader = AssetLoader::new(assets)?;
+            let renderer = runtime()?.block_on(project.renderer(&parsed, params, &loader))?;
+            let timeline = renderer.timeline();
+            write_stdout(&format!(
+                "{}: ok, {}x{} at {} fps, {} frames ({:.2} s)\n",
+                movie.display(),
+                timeline.width,
+                timeline.height,
+                timeline.fps,
+                timeline.frame_count,
+                timeline.duration_seconds()
+            ))
         }
         Command::Render {
             project,
@@ -124,6 +137,19 @@ fn run(cli: Cli) -> Result<()> {
             render(&loader, &project, &movie, &params, frame, &output, threads)
         }
     }
+}
+
+/// A runtime for the asset loader's network and file work.
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| {
+            Error::new(
+                framecast::ErrorKind::Internal,
+                format!("cannot start the runtime: {e}"),
+            )
+        })
 }
 
 fn write_stdout(text: &str) -> Result<()> {
@@ -149,11 +175,7 @@ fn render(
     let movie = project.movie(movie_name)?;
     let params =
         Params::from_strings(&movie, params.iter().map(|(k, v)| (k.as_str(), v.as_str())))?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| Error::new(framecast::ErrorKind::Internal, e.to_string()))?;
-    let renderer = runtime.block_on(project.renderer(&movie, params, loader))?;
+    let renderer = runtime()?.block_on(project.renderer(&movie, params, loader))?;
     let frame_count = renderer.timeline().frame_count;
 
     let started = Instant::now();

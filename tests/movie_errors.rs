@@ -174,3 +174,66 @@ fn file_errors_name_the_file() {
     );
     assert!(message.contains("expected struct Canvas"), "{message}");
 }
+
+mod never_panics {
+    use framecast::assets::Assets;
+    use framecast::movie::{self, Params, Timeline};
+    use framecast::render::Renderer;
+    use proptest::prelude::*;
+
+    const DEMO: &str = include_str!("../fixtures/projects/demo/welcome-video.json");
+
+    /// Applies one edit at a char boundary: delete a character, insert one, or replace a
+    /// run of digits with another number.
+    fn mutate(text: &str, at: usize, op: u8, ch: char, number: u32) -> String {
+        let at = (0..=at.min(text.len()))
+            .rev()
+            .find(|&i| text.is_char_boundary(i))
+            .unwrap_or(0);
+        let mut out = text.to_owned();
+        match op % 3 {
+            0 => {
+                if let Some(c) = out[at..].chars().next() {
+                    out.replace_range(at..at + c.len_utf8(), "");
+                }
+            }
+            1 => out.insert(at, ch),
+            _ => {
+                let digits = out[at..].find(|c: char| c.is_ascii_digit()).map(|d| at + d);
+                if let Some(start) = digits {
+                    let end = out[start..]
+                        .find(|c: char| !c.is_ascii_digit())
+                        .map_or(out.len(), |e| start + e);
+                    out.replace_range(start..end, &number.to_string());
+                }
+            }
+        }
+        out
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        /// Any edit of a real movie is either refused with an error or binds and draws.
+        #[test]
+        fn edited_movies_are_refused_or_render(at in 0usize..8000, op: u8, ch: char, number in 0u32..5000) {
+            let text = mutate(DEMO, at, op, ch, number);
+            if let Ok(movie) = movie::parse(&text, "edited.json") {
+                let timeline = Timeline::new(&movie, Params::defaults(&movie));
+                if let Ok(renderer) = Renderer::new(timeline, Assets::default()) {
+                    let frames = renderer.timeline().frame_count;
+                    for index in [0, frames / 2, frames.saturating_sub(1)] {
+                        if index < frames {
+                            renderer.render_frame(index).expect("a valid movie renders");
+                        }
+                    }
+                }
+            }
+        }
+
+        #[test]
+        fn arbitrary_text_is_refused_without_panicking(text in "\\PC{0,200}") {
+            let _ = movie::parse(&text, "random.json");
+        }
+    }
+}

@@ -266,6 +266,11 @@ mod tests {
 
     proptest! {
         #[test]
+        fn allow_rules_never_panic(s in "\\PC{0,40}") {
+            let _ = s.parse::<AllowRule>();
+        }
+
+        #[test]
         fn mapped_forms_agree_with_their_ipv4(a: u8, b: u8, c: u8, d: u8) {
             let v4 = Ipv4Addr::new(a, b, c, d);
             let mapped = IpAddr::V6(v4.to_ipv6_mapped());

@@ -105,6 +105,7 @@ impl Fetcher {
     async fn fetch_following(&self, mut url: Url) -> Result<Vec<u8>> {
         for _hop in 0..=self.limits.max_redirects {
             self.check_url(&url)?;
+            tracing::debug!(%url, "fetching asset");
             let response = self
                 .client
                 .get(url.clone())

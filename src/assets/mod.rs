@@ -174,7 +174,14 @@ impl AssetLoader {
         };
         self.pictures
             .try_get_with(key, async {
+                let started = std::time::Instant::now();
                 let bytes = self.bytes(project_dir, source).await?;
+                tracing::debug!(
+                    source,
+                    bytes = bytes.len(),
+                    elapsed_ms = started.elapsed().as_millis() as u64,
+                    "picture loaded"
+                );
                 let limits = self.limits;
                 let origin = source.to_owned();
                 tokio::task::spawn_blocking(move || image::decode(&bytes, &origin, limits))

@@ -124,6 +124,20 @@ mod tests {
             .contains("30000/1001"));
     }
 
+    proptest::proptest! {
+        #[test]
+        fn parsing_never_panics(s in "\\PC{0,16}") {
+            let _ = s.parse::<FrameRate>();
+        }
+
+        #[test]
+        fn frames_and_seconds_round_trip(num in 1u32..=120_000, den in 1u32..=1001, frame in 0i64..1_000_000) {
+            if let Some(rate) = FrameRate::new(num, den) {
+                proptest::prop_assert_eq!(rate.frames_at(rate.seconds_at(frame)), frame);
+            }
+        }
+    }
+
     #[test]
     fn ntsc_timing_is_exact() {
         let ntsc: FrameRate = "30000/1001".parse().expect("valid rate");

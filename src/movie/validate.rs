@@ -18,8 +18,10 @@ pub const MAX_HEIGHT: u32 = 2160;
 pub const MIN_SIDE: u32 = 16;
 /// A movie may last at most this many seconds.
 pub const MAX_DURATION_SECONDS: f64 = 3600.0;
-/// Layer sizes and positions stay within this many pixels.
+/// Layer positions stay within this many pixels of the canvas origin.
 const MAX_EXTENT_PX: f64 = 16384.0;
+/// A layer box is at most this many pixels a side.
+pub const MAX_LAYER_SIDE_PX: f64 = 8192.0;
 /// A movie file larger than this is refused before parsing.
 pub const MAX_FILE_BYTES: u64 = 4 << 20;
 
@@ -336,7 +338,7 @@ fn check_range(path: &str, value: f64, lo: f64, hi: f64) -> Result<()> {
 fn property_range(property: Property) -> (f64, f64) {
     match property {
         Property::X | Property::Y => (-MAX_EXTENT_PX, MAX_EXTENT_PX),
-        Property::Width | Property::Height => (0.0, MAX_EXTENT_PX),
+        Property::Width | Property::Height => (0.0, MAX_LAYER_SIDE_PX),
         Property::AnchorX | Property::AnchorY => (-10.0, 10.0),
         Property::Scale => (0.0, 100.0),
         Property::Rotation => (-36000.0, 36000.0),

@@ -200,6 +200,11 @@ impl Renderer {
             self.draw_layer(&mut pixmap, index, layer_index, layer, &state);
             layer_count += 1;
         }
+        tracing::debug!(
+            scene = scene.source_index,
+            layer_count,
+            "static prefix drawn"
+        );
         StaticPrefix {
             layer_count,
             pixmap,
@@ -249,6 +254,13 @@ impl Renderer {
         }
 
         let raster = Arc::new(self.draw_content(layer, state));
+        tracing::trace!(
+            scene,
+            layer = index,
+            width = key.0,
+            height = key.1,
+            "layer drawn"
+        );
         let mut cache = cache.lock().expect("raster cache lock");
         if cache.len() >= RASTER_CACHE_SIZES {
             cache.clear();
@@ -260,8 +272,12 @@ impl Renderer {
         let (canvas_w, canvas_h) = (self.timeline.width as f32, self.timeline.height as f32);
         let width = state.width.map(|w| w as f32);
         let height = state.height.map(|h| h as f32);
-        // Drawn at the largest scale the layer reaches, so that zooms stay sharp.
-        let scale = (layer.max_scale() as f32).clamp(1.0, 4.0);
+        // Drawn at the largest scale the layer reaches, so that zooms stay sharp, as long
+        // as the raster stays within its side limit.
+        let longest_side = width.unwrap_or(0.0).max(height.unwrap_or(0.0)).max(1.0);
+        let scale = (layer.max_scale() as f32)
+            .clamp(1.0, 4.0)
+            .min((raster::MAX_RASTER_SIDE / longest_side).max(1.0));
         match &layer.content {
             Content::Solid(color) => raster::solid(
                 *color,

@@ -25,6 +25,8 @@ pub struct Raster {
 
 /// The largest side of any layer raster, in pixels.
 pub(super) const MAX_RASTER_SIDE: f32 = 8192.0;
+/// The most pixels one layer raster may hold (64 MiB of RGBA).
+const MAX_RASTER_PIXELS: f32 = 16_777_216.0;
 
 impl Raster {
     /// A raster with nothing to draw.
@@ -39,10 +41,20 @@ impl Raster {
     }
 }
 
+/// A transparent pixmap of at least one pixel, or `None` past the size limits (the layer
+/// is then left out, with a warning: only an absurd movie gets there).
 pub(super) fn new_pixmap(width: f32, height: f32) -> Option<Pixmap> {
-    let w = width.ceil().clamp(1.0, MAX_RASTER_SIDE) as u32;
-    let h = height.ceil().clamp(1.0, MAX_RASTER_SIDE) as u32;
-    Pixmap::new(w, h)
+    let w = width.ceil().max(1.0);
+    let h = height.ceil().max(1.0);
+    if w > MAX_RASTER_SIDE || h > MAX_RASTER_SIDE || w * h > MAX_RASTER_PIXELS {
+        tracing::warn!(
+            width = w,
+            height = h,
+            "layer raster over the size limit; not drawn"
+        );
+        return None;
+    }
+    Pixmap::new(w as u32, h as u32)
 }
 
 pub(super) fn solid_paint(color: Color) -> Paint<'static> {
