@@ -204,3 +204,87 @@ fn demo_end_card_and_intro_read_the_name() {
         ["accent", "avatar", "name"]
     );
 }
+
+#[test]
+fn animated_sizes_do_not_depend_on_render_order() {
+    let movie = parse_movie(
+        r##"{"canvas": {"width": 64, "height": 36, "fps": 30},
+        "scenes": [{"duration": 1, "layers": [{"type": "shape", "shape": "ellipse", "x": 2, "y": 2, "height": 30,
+            "fill": "#ffffff", "anchor": [0.5, 0], "animate": {"width": [{"t": 0, "value": 10}, {"t": 1, "value": 10.9}]}}]}]}"##,
+    );
+    let forward = renderer(&movie, Params::defaults(&movie));
+    let backward = renderer(&movie, Params::defaults(&movie));
+    let ahead: Vec<_> = (0..30)
+        .map(|i| forward.render_frame(i).expect("frame"))
+        .collect();
+    for index in (0..30).rev() {
+        assert_eq!(
+            backward.render_frame(index).expect("frame"),
+            ahead[index as usize],
+            "frame {index}"
+        );
+    }
+}
+
+#[test]
+fn conditions_compare_values_by_type() {
+    let movie = parse_movie(
+        r##"{"canvas": {"width": 16, "height": 16, "fps": 10},
+        "variables": {"vip": {"type": "boolean"}, "n": {"type": "number", "default": 5}},
+        "scenes": [{"duration": 1},
+            {"duration": 1, "when": {"variable": "vip", "is": "yes"}},
+            {"duration": 1, "when": {"variable": "n", "is": "5"}},
+            {"duration": 1, "when": {"variable": "n", "in": [1, 2], "not": true}}]}"##,
+    );
+    let count = |pairs: &[(&str, &str)]| {
+        let params = Params::from_strings(&movie, pairs.iter().copied()).expect("params");
+        renderer(&movie, params).timeline().frame_count
+    };
+    assert_eq!(count(&[]), 30);
+    assert_eq!(count(&[("vip", "true")]), 40);
+    assert_eq!(count(&[("n", "2")]), 10);
+}
+
+#[test]
+fn at_most_two_scenes_overlap() {
+    let movie = parse_movie(
+        r##"{"canvas": {"width": 16, "height": 16, "fps": 10},
+        "scenes": [{"duration": 1, "layers": [{"type": "solid", "color": "#ff0000"}]},
+            {"duration": 1, "transition": {"type": "crossfade", "duration": 0.9}, "layers": [{"type": "solid", "color": "#00ff00"}]},
+            {"duration": 1, "transition": {"type": "crossfade", "duration": 0.9}, "layers": [{"type": "solid", "color": "#0000ff"}]}]}"##,
+    );
+    let r = renderer(&movie, Params::defaults(&movie));
+    let timeline = r.timeline();
+    for frame in 0..timeline.frame_count as i64 {
+        assert!(timeline.scenes_at(frame).count() <= 2, "frame {frame}");
+    }
+    // The second scene shows alone for one frame (10), so the third may overlap only it.
+    assert_eq!(timeline.scenes[2].start_frame, 10);
+}
+
+#[test]
+fn a_translucent_background_param_still_gives_opaque_frames() {
+    let movie = parse_movie(
+        r##"{"canvas": {"width": 16, "height": 16, "fps": 10, "background": "{bg}"},
+        "variables": {"bg": {"type": "color", "default": "#000000"}}, "scenes": [{"duration": 1}]}"##,
+    );
+    let params = Params::from_strings(&movie, [("bg", "#ff000040")]).expect("params");
+    let frame = renderer(&movie, params).render_frame(0).expect("frame");
+    assert_eq!(common::pixel(&frame, 3, 3), [255, 0, 0, 255]);
+}
+
+#[test]
+fn overshooting_easing_stays_in_range() {
+    let movie = parse_movie(
+        r##"{"canvas": {"width": 32, "height": 32, "fps": 10},
+        "scenes": [{"duration": 1, "layers": [{"type": "shape", "shape": "rectangle", "height": 10, "fill": "#ffffff",
+            "animate": {"width": [{"t": 0, "value": 20, "easing": "cubic-bezier(0.5, -8, 0.5, 1)"}, {"t": 1, "value": 0}]}}]}]}"##,
+    );
+    let r = renderer(&movie, Params::defaults(&movie));
+    let layer = &r.timeline().scenes[0].layers[0];
+    for frame in 0..10 {
+        let width = layer.transform_at(frame, r.timeline().fps).width.expect("animated width");
+        assert!((0.0..=8192.0).contains(&width), "frame {frame}: {width}");
+        r.render_frame(frame as u64).expect("frame");
+    }
+}

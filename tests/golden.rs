@@ -212,3 +212,12 @@ fn transitions_at_mid_point() {
         );
     }
 }
+
+#[test]
+fn content_drawn_large_and_shown_small_is_filtered() {
+    // Drawn at 4x for the start of the zoom, shown at 0.3x: sampled from a halved copy.
+    let layer = r##"{"type": "text", "text": "Zoom", "font": {"size": 40, "weight": 700}, "color": "#ffffff",
+        "x": 80, "y": 45, "anchor": [0.5, 0.5], "stroke": {"color": "#ff0000", "width": 2},
+        "animate": {"scale": [{"t": 0, "value": 4}, {"t": 1, "value": 0.3}]}}"##;
+    check_golden("zoom-out-filtered", &movie_json(layer, ""), 10);
+}

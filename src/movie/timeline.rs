@@ -24,7 +24,7 @@ use super::format::{
 use super::params::{Params, Value};
 use super::rate::FrameRate;
 use super::template::Bindable;
-use super::validate::condition_holds;
+use super::validate::{condition_holds, property_range};
 
 /// The movie, bound and laid out.
 #[derive(Debug, Clone)]
@@ -225,17 +225,24 @@ impl Timeline {
                     structure_from_frame = (cursor - max_transition_frames).max(0);
                 }
                 structure.insert(condition_variable(condition).to_owned());
-                if !condition_holds(condition, lookup) {
+                if !condition_holds(movie, condition, lookup) {
                     continue;
                 }
             }
             let frame_count = fps.frames_at(scene.duration).max(1);
             let transition = scene.transition.as_ref().and_then(|t| {
-                let frames = fps.frames_at(t.duration).min(frame_count - 1);
                 let previous = scenes.last()?;
+                // At most two scenes overlap: a transition may not reach back into the
+                // previous scene's own incoming transition.
+                let previous_alone =
+                    previous.frame_count - previous.transition.map_or(0, |p| p.frame_count);
+                let frames = fps
+                    .frames_at(t.duration)
+                    .min(frame_count - 1)
+                    .min(previous_alone);
                 (t.kind != TransitionKind::Cut && frames > 0).then_some(PlacedTransition {
                     kind: t.kind,
-                    frame_count: frames.min(previous.frame_count),
+                    frame_count: frames,
                     direction: t.direction,
                     easing: t.easing.unwrap_or(Easing::Linear),
                 })
@@ -266,11 +273,15 @@ impl Timeline {
             height: movie.canvas.height,
             fps,
             frame_count: cursor.max(0) as u64,
+            // Frames are opaque: a translucent colour from a param is taken as opaque.
             background: movie
                 .canvas
                 .background
                 .as_ref()
-                .map_or(Color::BLACK, |c| bind_color(c, &params)),
+                .map_or(Color::BLACK, |c| Color {
+                    a: 255,
+                    ..bind_color(c, &params)
+                }),
             background_reads: movie
                 .canvas
                 .background
@@ -335,7 +346,9 @@ impl PlacedLayer {
         let t_seconds = fps.seconds_at(frame_in_scene - self.start_frame);
         let mut state = self.base;
         for (property, track) in &self.tracks {
-            let value = track.value_at(t_seconds);
+            // Easing may overshoot; values stay within the property's valid range.
+            let (lo, hi) = property_range(*property);
+            let value = track.value_at(t_seconds).clamp(lo, hi);
             match property {
                 Property::X => state.x = value,
                 Property::Y => state.y = value,
@@ -345,7 +358,7 @@ impl PlacedLayer {
                 Property::AnchorY => state.anchor_y = value,
                 Property::Scale => state.scale = value,
                 Property::Rotation => state.rotation_deg = value,
-                Property::Opacity => state.opacity = value.clamp(0.0, 1.0),
+                Property::Opacity => state.opacity = value,
             }
         }
         state

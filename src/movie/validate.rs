@@ -255,13 +255,7 @@ fn check_condition(movie: &Movie, path: &str, condition: &Condition) -> Result<(
         _ => return Err(invalid(path, "expected exactly one of `is` and `in`")),
     };
     for value in values {
-        let converted = match value {
-            serde_json::Value::String(s) => Some(s.clone()),
-            serde_json::Value::Bool(b) => Some(b.to_string()),
-            serde_json::Value::Number(n) => Some(n.to_string()),
-            _ => None,
-        };
-        let ok = converted.is_some_and(|s| convert_str(&test.variable, var, &s).is_ok());
+        let ok = expected_value(var, value).is_some();
         if !ok {
             return Err(invalid(
                 path,
@@ -335,7 +329,7 @@ fn check_range(path: &str, value: f64, lo: f64, hi: f64) -> Result<()> {
     }
 }
 
-fn property_range(property: Property) -> (f64, f64) {
+pub(crate) fn property_range(property: Property) -> (f64, f64) {
     match property {
         Property::X | Property::Y => (-MAX_EXTENT_PX, MAX_EXTENT_PX),
         Property::Width | Property::Height => (0.0, MAX_LAYER_SIDE_PX),
@@ -560,28 +554,35 @@ fn check_layer_content(movie: &Movie, path: &str, layer: &Layer) -> Result<()> {
     Ok(())
 }
 
-/// Whether `value` makes a condition hold.
+/// A condition's expected value as the variable's type reads it: `"yes"` and `true` are
+/// the same boolean, `"5"` and `5` the same number.
+pub(crate) fn expected_value(variable: &Variable, expected: &serde_json::Value) -> Option<Value> {
+    let text = match expected {
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Bool(b) => b.to_string(),
+        serde_json::Value::Number(n) => n.to_string(),
+        _ => return None,
+    };
+    convert_str("condition", variable, &text).ok()
+}
+
+/// Whether a condition holds for the bound values. Validation has checked that the
+/// variable exists and that every expected value converts to its type.
 pub(crate) fn condition_holds(
+    movie: &Movie,
     condition: &Condition,
     lookup: impl Fn(&str) -> Option<Value>,
 ) -> bool {
     match condition {
         Condition::Set(name) => lookup(name).is_some_and(|v| v.is_set()),
         Condition::Test(test) => {
-            let Some(value) = lookup(&test.variable) else {
+            let (Some(value), Some(variable)) =
+                (lookup(&test.variable), movie.variables.get(&test.variable))
+            else {
                 return false;
             };
-            let current = value.to_json();
-            let matches = |expected: &serde_json::Value| match (expected, &current) {
-                (serde_json::Value::Number(a), serde_json::Value::Number(b)) => {
-                    a.as_f64() == b.as_f64()
-                }
-                (serde_json::Value::String(a), serde_json::Value::String(b)) => {
-                    a == b
-                        || (matches!(value, Value::Color(_))
-                            && a.parse::<super::color::Color>().ok() == b.parse().ok())
-                }
-                (a, b) => a == b,
+            let matches = |expected: &serde_json::Value| {
+                expected_value(variable, expected).as_ref() == Some(&value)
             };
             let holds = match (&test.is, &test.one_of) {
                 (Some(expected), _) => matches(expected),

@@ -223,9 +223,11 @@ impl Renderer {
             return;
         }
         let raster = self.raster(scene, index, layer, state);
-        let Some(pixmap) = raster.pixmap.as_ref() else {
+        let Some((pixmap, halvings)) = raster.level(state.scale as f32) else {
             return;
         };
+        // Raster pixels (of the chosen level) to layer pixels to frame pixels.
+        let level_scale = 2f32.powi(halvings) / raster.scale;
         let placement = tiny_skia::Transform::from_translate(state.x as f32, state.y as f32)
             .pre_rotate(state.rotation_deg as f32)
             .pre_scale(state.scale as f32, state.scale as f32)
@@ -233,8 +235,11 @@ impl Renderer {
                 -(state.anchor_x as f32) * raster.box_w,
                 -(state.anchor_y as f32) * raster.box_h,
             )
-            .pre_scale(1.0 / raster.scale, 1.0 / raster.scale)
-            .pre_translate(-raster.origin.0, -raster.origin.1);
+            .pre_scale(level_scale, level_scale)
+            .pre_translate(
+                -raster.origin.0 / 2f32.powi(halvings),
+                -raster.origin.1 / 2f32.powi(halvings),
+            );
         composite::draw(target, pixmap, placement, state.opacity as f32, layer.blend);
     }
 
@@ -246,14 +251,17 @@ impl Renderer {
         layer: &PlacedLayer,
         state: &Transform,
     ) -> Arc<Raster> {
+        // Sizes are quantised to a quarter pixel, and content is drawn at the quantised
+        // size, so a raster depends only on its key, never on which frame asked first.
         let size_key = |v: Option<f64>| v.map_or(u32::MAX, |v| (v.max(0.0) * 4.0).round() as u32);
         let key = (size_key(state.width), size_key(state.height));
         let cache = &self.rasters[scene][index];
-        if let Some(raster) = cache.lock().expect("raster cache lock").get(&key) {
+        if let Some(raster) = lock(cache).get(&key) {
             return raster.clone();
         }
 
-        let raster = Arc::new(self.draw_content(layer, state));
+        let size = |k: u32| (k != u32::MAX).then(|| k as f32 / 4.0);
+        let raster = Arc::new(self.draw_content(layer, size(key.0), size(key.1)));
         tracing::trace!(
             scene,
             layer = index,
@@ -261,23 +269,16 @@ impl Renderer {
             height = key.1,
             "layer drawn"
         );
-        let mut cache = cache.lock().expect("raster cache lock");
+        let mut cache = lock(cache);
         if cache.len() >= RASTER_CACHE_SIZES {
             cache.clear();
         }
         cache.entry(key).or_insert(raster).clone()
     }
 
-    fn draw_content(&self, layer: &PlacedLayer, state: &Transform) -> Raster {
+    fn draw_content(&self, layer: &PlacedLayer, width: Option<f32>, height: Option<f32>) -> Raster {
         let (canvas_w, canvas_h) = (self.timeline.width as f32, self.timeline.height as f32);
-        let width = state.width.map(|w| w as f32);
-        let height = state.height.map(|h| h as f32);
-        // Drawn at the largest scale the layer reaches, so that zooms stay sharp, as long
-        // as the raster stays within its side limit.
-        let longest_side = width.unwrap_or(0.0).max(height.unwrap_or(0.0)).max(1.0);
-        let scale = (layer.max_scale() as f32)
-            .clamp(1.0, 4.0)
-            .min((raster::MAX_RASTER_SIDE / longest_side).max(1.0));
+        let max_scale = layer.max_scale() as f32;
         match &layer.content {
             Content::Solid(color) => raster::solid(
                 *color,
@@ -288,7 +289,8 @@ impl Renderer {
                 raster::gradient(spec, width.unwrap_or(canvas_w), height.unwrap_or(canvas_h))
             }
             Content::Shape(spec) => {
-                raster::shape(spec, width.unwrap_or(0.0), height.unwrap_or(0.0), scale)
+                let (w, h) = (width.unwrap_or(0.0), height.unwrap_or(0.0));
+                raster::shape(spec, w, h, sharp_scale(max_scale, w, h))
             }
             Content::Image { source, fit } => {
                 match source.as_ref().and_then(|s| self.pictures.get(s)) {
@@ -300,16 +302,36 @@ impl Renderer {
                             (None, Some(h)) => (h * pw / ph, h),
                             (None, None) => (pw, ph),
                         };
-                        raster::picture(picture, *fit, w, h, scale)
+                        raster::picture(picture, *fit, w, h, sharp_scale(max_scale, w, h))
                     }
                     None => Raster::empty(width.unwrap_or(0.0), height.unwrap_or(0.0)),
                 }
             }
-            Content::Text(spec) => self
-                .text
-                .lock()
-                .expect("text engine lock")
-                .raster(spec, width, height, scale),
+            Content::Text(spec) => {
+                // Without a box the extent is known only after layout; the raster limits
+                // still apply when it is drawn.
+                let scale = sharp_scale(max_scale, width.unwrap_or(1.0), height.unwrap_or(1.0));
+                lock(&self.text).raster(spec, width, height, scale)
+            }
         }
     }
+}
+
+/// The scale to draw content at: the largest it is shown at (so zooms stay sharp), at most
+/// 4, and small enough that a `width` x `height` box stays within the raster limits.
+fn sharp_scale(max_scale: f32, width: f32, height: f32) -> f32 {
+    let (w, h) = (width.max(1.0), height.max(1.0));
+    max_scale
+        .clamp(1.0, 4.0)
+        .min(raster::MAX_RASTER_SIDE / w.max(h))
+        .min((raster::MAX_RASTER_PIXELS / (w * h)).sqrt())
+        .max(1.0)
+}
+
+/// Locks a cache or engine, recovering it if a panicking render held it: the data inside
+/// is only ever replaced whole, so it is still consistent.
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }

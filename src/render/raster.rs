@@ -2,6 +2,8 @@
 //! the layer will need; the compositor then places it with a transform in every frame.
 //! Solid fills, gradients, pictures and shapes live here; text in `text.rs`.
 
+use std::sync::OnceLock;
+
 use tiny_skia::{FillRule, FilterQuality, Paint, PathBuilder, Pixmap, PixmapPaint, Rect, Shader};
 
 use super::effects::{dither_offset, with_shadow};
@@ -21,14 +23,36 @@ pub struct Raster {
     pub scale: f32,
     pub box_w: f32,
     pub box_h: f32,
+    /// Box-filtered copies at 1/2 and 1/4 size, made when the raster is first shown at
+    /// under half its drawn scale: bilinear sampling alone would skip pixels and shimmer.
+    pub halves: OnceLock<Vec<Pixmap>>,
 }
 
 /// The largest side of any layer raster, in pixels.
 pub(super) const MAX_RASTER_SIDE: f32 = 8192.0;
 /// The most pixels one layer raster may hold (64 MiB of RGBA).
-const MAX_RASTER_PIXELS: f32 = 16_777_216.0;
+pub(super) const MAX_RASTER_PIXELS: f32 = 16_777_216.0;
 
 impl Raster {
+    /// The pixmap to sample for content shown at `shown_scale` pixmap pixels per layer
+    /// pixel, and how many times it was halved.
+    pub(super) fn level(&self, shown_scale: f32) -> Option<(&Pixmap, i32)> {
+        let full = self.pixmap.as_ref()?;
+        let mut halvings = 0;
+        while halvings < 2 && shown_scale / self.scale * 2f32.powi(halvings) < 0.5 {
+            halvings += 1;
+        }
+        if halvings == 0 {
+            return Some((full, 0));
+        }
+        let halves = self.halves.get_or_init(|| {
+            let half = halve(full);
+            let quarter = halve(&half);
+            vec![half, quarter]
+        });
+        Some((&halves[halvings as usize - 1], halvings))
+    }
+
     /// A raster with nothing to draw.
     pub fn empty(box_w: f32, box_h: f32) -> Self {
         Self {
@@ -37,6 +61,7 @@ impl Raster {
             scale: 1.0,
             box_w,
             box_h,
+            halves: OnceLock::new(),
         }
     }
 }
@@ -76,6 +101,7 @@ pub(super) fn solid(color: Color, box_w: f32, box_h: f32) -> Raster {
         scale: 1.0,
         box_w,
         box_h,
+        halves: Default::default(),
     }
 }
 
@@ -155,6 +181,7 @@ pub(super) fn gradient(spec: &GradientSpec, box_w: f32, box_h: f32) -> Raster {
         scale: 1.0,
         box_w,
         box_h,
+        halves: Default::default(),
     }
 }
 
@@ -195,6 +222,7 @@ pub(super) fn picture(picture: &Pixmap, fit: Fit, box_w: f32, box_h: f32, scale:
         scale,
         box_w,
         box_h,
+        halves: Default::default(),
     }
 }
 
@@ -257,9 +285,29 @@ pub(super) fn shape(spec: &ShapeSpec, box_w: f32, box_h: f32, scale: f32) -> Ras
         scale,
         box_w,
         box_h,
+        halves: Default::default(),
     };
     match spec.shadow {
         Some(shadow) => with_shadow(raster, shadow),
         None => raster,
     }
+}
+
+/// A half-size copy, each pixel the average of a 2x2 block (odd edges repeat).
+fn halve(src: &Pixmap) -> Pixmap {
+    let (w, h) = (src.width() as usize, src.height() as usize);
+    let (hw, hh) = (w.div_ceil(2), h.div_ceil(2));
+    let mut out =
+        Pixmap::new(hw as u32, hh as u32).expect("half of a non-empty pixmap is non-empty");
+    let data = src.data();
+    let at =
+        |x: usize, y: usize, c: usize| u16::from(data[(y.min(h - 1) * w + x.min(w - 1)) * 4 + c]);
+    for (i, px) in out.data_mut().chunks_exact_mut(4).enumerate() {
+        let (x, y) = (2 * (i % hw), 2 * (i / hw));
+        for (c, value) in px.iter_mut().enumerate() {
+            let sum = at(x, y, c) + at(x + 1, y, c) + at(x, y + 1, c) + at(x + 1, y + 1, c);
+            *value = ((sum + 2) >> 2) as u8;
+        }
+    }
+    out
 }

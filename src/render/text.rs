@@ -211,6 +211,7 @@ impl TextEngine {
             scale,
             box_w: layer_w,
             box_h: layer_h,
+            halves: Default::default(),
         };
         match spec.shadow {
             Some(shadow) => with_shadow(raster, shadow),
