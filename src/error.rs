@@ -70,7 +70,7 @@ impl Error {
         Self::new(ErrorKind::NotFound, message)
     }
 
-    pub(crate) fn internal(message: impl Into<String>) -> Self {
+    pub fn internal(message: impl Into<String>) -> Self {
         Self::new(ErrorKind::Internal, message)
     }
 

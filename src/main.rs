@@ -111,7 +111,8 @@ fn run(cli: Cli) -> Result<()> {
                 params.iter().map(|(k, v)| (k.as_str(), v.as_str())),
             )?;
             // Binding and loading assets as a render would finds missing files and fonts.
-            let project = Project::open(movie.parent().unwrap_or(Path::new(".")))?;
+            let folder = movie.parent().filter(|p| !p.as_os_str().is_empty());
+            let project = Project::open(folder.unwrap_or(Path::new(".")))?;
             let loader = AssetLoader::new(assets)?;
             let renderer = runtime()?.block_on(project.renderer(&parsed, params, &loader))?;
             let timeline = renderer.timeline();

@@ -374,7 +374,7 @@ fn decoder_allocation_is_capped() {
         decode(&png_claiming(1000, 1000), "big.png", limits).expect_err("over the allocation cap");
     assert_eq!(
         err.to_string(),
-        "big.png: cannot decode picture: Memory limit exceeded"
+        "big.png: decoding needs about 12000000 bytes, over the limit of 1048576"
     );
 }
 

@@ -283,7 +283,10 @@ fn overshooting_easing_stays_in_range() {
     let r = renderer(&movie, Params::defaults(&movie));
     let layer = &r.timeline().scenes[0].layers[0];
     for frame in 0..10 {
-        let width = layer.transform_at(frame, r.timeline().fps).width.expect("animated width");
+        let width = layer
+            .transform_at(frame, r.timeline().fps)
+            .width
+            .expect("animated width");
         assert!((0.0..=8192.0).contains(&width), "frame {frame}: {width}");
         r.render_frame(frame as u64).expect("frame");
     }

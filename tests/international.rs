@@ -143,3 +143,46 @@ fn every_name_draws_ink_in_the_demo() {
         );
     }
 }
+
+#[test]
+fn family_names_match_without_regard_to_case() {
+    let mut engine = TextEngine::new(font_system(Vec::new()));
+    assert!(engine.has_family("noto sans hebrew"));
+    let glyphs = engine.shape(&TextSpec {
+        family: "noto sans hebrew".into(),
+        weight: 700,
+        ..spec("שלום")
+    });
+    assert_no_missing_glyphs("שלום", &glyphs);
+    assert!(
+        glyphs.iter().all(|g| g.family == "Noto Sans Hebrew"),
+        "{glyphs:?}"
+    );
+}
+
+#[test]
+fn shrink_fits_a_long_word_instead_of_breaking_it() {
+    let json = r##"{"canvas": {"width": 200, "height": 60, "fps": 10, "background": "#000000"},
+        "scenes": [{"duration": 1, "layers": [{"type": "text", "text": "Supercalifragilistic",
+            "font": {"size": 40}, "color": "#ffffff", "x": 10, "y": 5, "width": 100, "height": 50, "overflow": "shrink"}]}]}"##;
+    let movie = common::parse_movie(json);
+    let frame = common::renderer(&movie, framecast::movie::Params::defaults(&movie))
+        .render_frame(0)
+        .expect("frame");
+    let ink_columns: Vec<u32> = (0..200)
+        .filter(|&x| (0..60).any(|y| common::pixel(&frame, x, y)[0] > 64))
+        .collect();
+    let (first, last) = (ink_columns[0], *ink_columns.last().expect("ink"));
+    assert!(
+        first >= 10 && last <= 112,
+        "ink spans columns {first}..={last}"
+    );
+    // One line: the word was not broken over several.
+    let ink_rows: Vec<u32> = (0..60)
+        .filter(|&y| (0..200).any(|x| common::pixel(&frame, x, y)[0] > 64))
+        .collect();
+    assert!(
+        ink_rows.last().expect("ink") - ink_rows[0] < 25,
+        "rows {ink_rows:?}"
+    );
+}

@@ -180,6 +180,10 @@ fn v6_range(ip: Ipv6Addr) -> Option<&'static str> {
         0xfec0..=0xfeff => "site-local",
         0xff00..=0xffff => "multicast",
         0x2001 if s[1] == 0 => "Teredo",
+        0x2001 if s[1] == 2 && s[2] == 0 => "benchmarking",
+        0x2001 if (0x10..=0x1f).contains(&s[1]) => "ORCHID",
+        0x0064 if s[1] == 0xff9b && s[2] == 1 => "local-use NAT64",
+        0 if s[1..5] == [0, 0, 0, 0xffff] && s[5] == 0 => "IPv4-translated (SIIT)",
         0x2001 if s[1] == 0x0db8 => "documentation",
         0x0100 if s[1..4] == [0, 0, 0] => "discard",
         _ => return None,
@@ -222,6 +226,10 @@ mod tests {
             "64:ff9b::a00:1",
             "2002:7f00:1::",
             "::ffff:8.8.8.8",
+            "64:ff9b:1::a00:1",
+            "::ffff:0:a00:1",
+            "2001:2::1",
+            "2001:10::1",
         ] {
             assert!(refused(ip), "{ip} should be refused");
         }

@@ -1,6 +1,7 @@
 //! Decoding pictures under limits: dimensions are read from the header first, so a small
 //! file that claims a huge canvas (a decompression bomb) is refused before any pixel
-//! memory is allocated, and the decoder itself runs with an allocation cap.
+//! memory is allocated, and the decoder itself runs with an allocation cap. EXIF
+//! orientation is applied, so that phone pictures come out upright.
 
 use std::io::Cursor;
 
@@ -53,10 +54,26 @@ pub fn decode(bytes: &[u8], origin: &str, limits: ImageLimits) -> Result<tiny_sk
     decoder_limits.max_image_height = Some(limits.max_side_px);
     decoder_limits.max_alloc = Some(limits.max_alloc_bytes);
     reader.limits(decoder_limits);
-    let picture = reader
-        .decode()
-        .map_err(|e| Error::asset(format!("{origin}: cannot decode picture: {e}")))?
-        .into_rgba8();
+    let mut decoder = reader
+        .into_decoder()
+        .map_err(|e| Error::asset(format!("{origin}: cannot decode picture: {e}")))?;
+    // The decoded buffer, its 8-bit RGBA copy and the pixmap exist at once at the peak.
+    let rgba_bytes = u64::from(width) * u64::from(height) * 4;
+    let peak_bytes = image::ImageDecoder::total_bytes(&decoder).saturating_add(2 * rgba_bytes);
+    if peak_bytes > limits.max_alloc_bytes {
+        return Err(Error::asset(format!(
+            "{origin}: decoding needs about {peak_bytes} bytes, over the limit of {}",
+            limits.max_alloc_bytes
+        )));
+    }
+    // Phone cameras store pictures sideways and say so in EXIF; show them upright.
+    let orientation = image::ImageDecoder::orientation(&mut decoder)
+        .unwrap_or(image::metadata::Orientation::NoTransforms);
+    let mut picture = image::DynamicImage::from_decoder(decoder)
+        .map_err(|e| Error::asset(format!("{origin}: cannot decode picture: {e}")))?;
+    picture.apply_orientation(orientation);
+    let picture = picture.into_rgba8();
+    let (width, height) = picture.dimensions();
 
     let mut pixmap = tiny_skia::Pixmap::new(width, height)
         .ok_or_else(|| Error::asset(format!("{origin}: empty picture")))?;

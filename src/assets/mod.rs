@@ -49,6 +49,7 @@ pub struct AssetLoader {
     fetcher: Fetcher,
     limits: ImageLimits,
     pictures: moka::future::Cache<String, Picture>,
+    decodes: Arc<tokio::sync::Semaphore>,
 }
 
 /// Where a source string points.
@@ -126,6 +127,47 @@ fn project_file(project_dir: &Path, path: &str) -> Result<PathBuf> {
     Ok(file)
 }
 
+/// Pictures decoded at the same time, at most.
+const CONCURRENT_DECODES: usize = 2;
+
+/// The largest project file the loader reads.
+const PROJECT_FILE_MAX_BYTES: u64 = 64 << 20;
+/// Project files must be read within this time (a FIFO or a network mount could stall).
+const PROJECT_FILE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Reads a regular file of at most `max` bytes, within the project file deadline.
+async fn read_capped(file: &Path, max: u64) -> Result<Vec<u8>> {
+    use tokio::io::AsyncReadExt;
+
+    let io = |e: std::io::Error| Error::new(ErrorKind::Io, e.to_string());
+    let read = async {
+        let handle = tokio::fs::File::open(file).await.map_err(io)?;
+        if !handle.metadata().await.map_err(io)?.is_file() {
+            return Err(Error::refused("expected a regular file"));
+        }
+        let mut bytes = Vec::new();
+        handle
+            .take(max + 1)
+            .read_to_end(&mut bytes)
+            .await
+            .map_err(io)?;
+        if bytes.len() as u64 > max {
+            return Err(Error::asset(format!(
+                "expected at most {max} bytes, found more"
+            )));
+        }
+        Ok(bytes)
+    };
+    tokio::time::timeout(PROJECT_FILE_TIMEOUT, read)
+        .await
+        .map_err(|_| {
+            Error::asset(format!(
+                "took longer than {} s to read",
+                PROJECT_FILE_TIMEOUT.as_secs()
+            ))
+        })?
+}
+
 impl AssetLoader {
     pub fn new(settings: AssetSettings) -> Result<Self> {
         let fetcher = Fetcher::new(AddressPolicy::new(settings.allow), settings.fetch)?;
@@ -139,6 +181,7 @@ impl AssetLoader {
             fetcher,
             limits: settings.image,
             pictures,
+            decodes: Arc::new(tokio::sync::Semaphore::new(CONCURRENT_DECODES)),
         })
     }
 
@@ -148,19 +191,9 @@ impl AssetLoader {
             Source::Remote(url) => self.fetcher.fetch(&url).await,
             Source::Project(path) => {
                 let file = project_file(project_dir, &path)?;
-                let size = tokio::fs::metadata(&file)
+                read_capped(&file, PROJECT_FILE_MAX_BYTES)
                     .await
-                    .map(|m| m.len())
-                    .unwrap_or(0);
-                let max = 64 << 20;
-                if size > max {
-                    return Err(Error::asset(format!(
-                        "asset {path:?}: expected at most {max} bytes, found {size}"
-                    )));
-                }
-                tokio::fs::read(&file)
-                    .await
-                    .map_err(|e| Error::new(ErrorKind::Io, format!("asset {path:?}: {e}")))
+                    .map_err(|e| e.context(format!("asset {path:?}")))
             }
         }
     }
@@ -184,6 +217,13 @@ impl AssetLoader {
                 );
                 let limits = self.limits;
                 let origin = source.to_owned();
+                // Decoding holds up to the decoder's allocation cap; a few at a time bound
+                // the memory of many renders starting together.
+                let _permit = self
+                    .decodes
+                    .acquire()
+                    .await
+                    .map_err(|_| Error::internal("decoder pool closed"))?;
                 tokio::task::spawn_blocking(move || image::decode(&bytes, &origin, limits))
                     .await
                     .map_err(|e| Error::internal(format!("picture decoder stopped: {e}")))?

@@ -126,14 +126,19 @@ fn ramp(spec: &GradientSpec) -> Vec<[u16; 4]> {
                 let span = o1 - o0;
                 (c0, c1, if span > 0.0 { (t - o0) / span } else { 0.0 })
             };
-            let mix = |a: u8, b: u8| f64::from(a) + (f64::from(b) - f64::from(a)) * f;
-            let alpha = mix(c0.a, c1.a) / 255.0;
-            [
-                (mix(c0.r, c1.r) * alpha * 256.0) as u16,
-                (mix(c0.g, c1.g) * alpha * 256.0) as u16,
-                (mix(c0.b, c1.b) * alpha * 256.0) as u16,
-                (alpha * 255.0 * 256.0) as u16,
-            ]
+            // Mixed premultiplied, as CSS does: a fade to transparent keeps its hue.
+            let premultiplied = |c: Color| {
+                let alpha = f64::from(c.a) / 255.0;
+                [
+                    f64::from(c.r) * alpha,
+                    f64::from(c.g) * alpha,
+                    f64::from(c.b) * alpha,
+                    f64::from(c.a),
+                ]
+            };
+            let (p0, p1) = (premultiplied(c0), premultiplied(c1));
+            let mix = |i: usize| (p0[i] + (p1[i] - p0[i]) * f) * 256.0;
+            [mix(0) as u16, mix(1) as u16, mix(2) as u16, mix(3) as u16]
         })
         .collect()
 }

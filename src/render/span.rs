@@ -9,7 +9,7 @@ use std::ops::Range;
 use std::sync::mpsc;
 
 use super::{Frame, Renderer};
-use crate::error::Result;
+use crate::error::{Error, Result};
 
 /// Renders `frames` on `pool` and passes each to `sink` in order. Stops at the first error,
 /// from rendering or from the sink.
@@ -30,8 +30,15 @@ pub fn render_span(
                 let index = *next_spawn;
                 let tx = tx.clone();
                 scope.spawn(move |_| {
+                    // A panic must not leave the consumer waiting for a frame forever.
+                    let frame = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        renderer.render_frame(index)
+                    }))
+                    .unwrap_or_else(|_| {
+                        Err(Error::internal(format!("drawing frame {index} panicked")))
+                    });
                     // The receiver only goes away after an error; then results are moot.
-                    let _ = tx.send((index, renderer.render_frame(index)));
+                    let _ = tx.send((index, frame));
                 });
                 *next_spawn += 1;
             }

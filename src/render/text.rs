@@ -6,6 +6,7 @@
 
 use cosmic_text::{
     Attrs, Buffer, CacheKeyFlags, Family, FontSystem, Metrics, Shaping, Style, SwashCache, Weight,
+    Wrap,
 };
 use tiny_skia::{FillRule, PathBuilder};
 
@@ -48,11 +49,46 @@ impl TextEngine {
 
     /// Whether a family is available (bundled or from the movie's fonts).
     pub fn has_family(&self, family: &str) -> bool {
-        self.fonts.db().faces().any(|face| {
+        self.family_name(family).is_some()
+    }
+
+    /// The family's name as its fonts spell it (names match without regard to case).
+    fn family_name(&self, family: &str) -> Option<String> {
+        self.fonts.db().faces().find_map(|face| {
             face.families
                 .iter()
-                .any(|(name, _)| name.eq_ignore_ascii_case(family))
+                .find(|(name, _)| name.eq_ignore_ascii_case(family))
+                .map(|(name, _)| name.clone())
         })
+    }
+
+    /// The face that best matches the requested family, weight and style, as attributes
+    /// that name it exactly: the shaper only takes a family at a weight it really has, and
+    /// would otherwise fall back to another family.
+    fn resolve(&self, spec: &TextSpec) -> (String, Weight, Style) {
+        let wanted_style = if spec.italic {
+            Style::Italic
+        } else {
+            Style::Normal
+        };
+        let Some(family) = self.family_name(&spec.family) else {
+            return (spec.family.clone(), Weight(spec.weight), wanted_style);
+        };
+        let query = cosmic_text::fontdb::Query {
+            families: &[cosmic_text::fontdb::Family::Name(&family)],
+            weight: Weight(spec.weight),
+            stretch: cosmic_text::fontdb::Stretch::Normal,
+            style: wanted_style,
+        };
+        match self
+            .fonts
+            .db()
+            .query(&query)
+            .and_then(|id| self.fonts.db().face(id))
+        {
+            Some(face) => (family, face.weight, face.style),
+            None => (family, Weight(spec.weight), wanted_style),
+        }
     }
 
     fn layout(
@@ -64,17 +100,20 @@ impl TextEngine {
     ) -> Block {
         let metrics = Metrics::new(size_px, size_px * spec.line_height as f32);
         let mut buffer = Buffer::new(&mut self.fonts, metrics);
+        let (family, weight, style) = self.resolve(spec);
         let attrs = Attrs::new()
-            .family(Family::Name(&spec.family))
-            .weight(Weight(spec.weight))
-            .style(if spec.italic {
-                Style::Italic
-            } else {
-                Style::Normal
-            })
+            .family(Family::Name(&family))
+            .weight(weight)
+            .style(style)
             .cache_key_flags(CacheKeyFlags::DISABLE_HINTING);
         let mut borrowed = buffer.borrow_with(&mut self.fonts);
         borrowed.set_size(wrap_width, None);
+        // Shrinking must see a word that is too long for the box, not break it.
+        borrowed.set_wrap(if spec.overflow == Overflow::Shrink {
+            Wrap::Word
+        } else {
+            Wrap::WordOrGlyph
+        });
         borrowed.set_text(&spec.text, &attrs, Shaping::Advanced, align);
         borrowed.shape_until_scroll(false);
         let (mut width, mut height) = (0.0f32, 0.0f32);
