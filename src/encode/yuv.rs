@@ -73,30 +73,35 @@ pub fn rgba_to_i420(rgba: &[u8], width: u32, height: u32) -> I420 {
         }
     }
 
+    // Per pair of rows: vertical sums first (a plain loop over bytes, vectorised), then
+    // pairs of those sums across, from a buffer that stays in the L1 cache.
+    let mut column_sums = vec![0u16; w * 4];
     for cy in 0..ch {
         let top = &rgba[2 * cy * w * 4..][..w * 4];
         let bottom = &rgba[(2 * cy + 1).min(h - 1) * w * 4..][..w * 4];
+        for ((sum, &t), &b) in column_sums.iter_mut().zip(top).zip(bottom) {
+            *sum = u16::from(t) + u16::from(b);
+        }
         let u_row = &mut out.u[cy * cw..][..cw];
         let v_row = &mut out.v[cy * cw..][..cw];
 
         // Whole 2x2 blocks, then a last column of single pixels when the width is odd.
-        let blocks = top.chunks_exact(8).zip(bottom.chunks_exact(8));
-        for ((u, v), (t, b)) in u_row.iter_mut().zip(v_row.iter_mut()).zip(blocks) {
-            let average = |c: usize| {
-                let sum =
-                    u16::from(t[c]) + u16::from(t[c + 4]) + u16::from(b[c]) + u16::from(b[c + 4]);
-                ((sum + 2) >> 2) as i16
-            };
-            let (r, g, bl) = (average(0), average(1), average(2));
-            *u = chroma(r, g, bl, (U_R, U_G, U_B));
-            *v = chroma(r, g, bl, (V_R, V_G, V_B));
+        for ((u, v), pair) in u_row
+            .iter_mut()
+            .zip(v_row.iter_mut())
+            .zip(column_sums.chunks_exact(8))
+        {
+            let average = |c: usize| ((pair[c] + pair[c + 4] + 2) >> 2) as i16;
+            let (r, g, b) = (average(0), average(1), average(2));
+            *u = chroma(r, g, b, (U_R, U_G, U_B));
+            *v = chroma(r, g, b, (V_R, V_G, V_B));
         }
         if w % 2 == 1 {
-            let (t, b) = (&top[(w - 1) * 4..], &bottom[(w - 1) * 4..]);
-            let average = |c: usize| ((u16::from(t[c]) + u16::from(b[c]) + 1) >> 1) as i16;
-            let (r, g, bl) = (average(0), average(1), average(2));
-            u_row[cw - 1] = chroma(r, g, bl, (U_R, U_G, U_B));
-            v_row[cw - 1] = chroma(r, g, bl, (V_R, V_G, V_B));
+            let last = &column_sums[(w - 1) * 4..];
+            let average = |c: usize| ((last[c] + 1) >> 1) as i16;
+            let (r, g, b) = (average(0), average(1), average(2));
+            u_row[cw - 1] = chroma(r, g, b, (U_R, U_G, U_B));
+            v_row[cw - 1] = chroma(r, g, b, (V_R, V_G, V_B));
         }
     }
     out
