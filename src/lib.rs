@@ -11,5 +11,6 @@ pub mod error;
 pub mod movie;
 pub mod project;
 pub mod render;
+pub mod segment;
 
 pub use error::{Error, ErrorKind, Result};
