@@ -6,6 +6,7 @@
 
 pub mod assets;
 pub mod config;
+pub mod container;
 pub mod encode;
 pub mod error;
 pub mod movie;

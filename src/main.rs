@@ -8,9 +8,12 @@ use std::time::Instant;
 use clap::{Parser, Subcommand};
 use framecast::assets::AssetLoader;
 use framecast::config::Settings;
+use framecast::container::fmp4;
+use framecast::encode::{encode_segment, EncodedSegment, H264Settings};
 use framecast::movie::{self, Params};
 use framecast::project::Project;
-use framecast::render::render_span;
+use framecast::render::{render_span, Renderer};
+use framecast::segment::{SegmentPlan, SegmentSettings};
 use framecast::{Error, Result};
 
 #[derive(Debug, Parser)]
@@ -45,7 +48,8 @@ enum Command {
         #[arg(long = "param", short = 'p', value_parser = parse_param)]
         params: Vec<(String, String)>,
     },
-    /// Renders a movie: one frame to a PNG file, or every frame to a folder of PNGs.
+    /// Renders a movie: one frame to a PNG file, the movie to an MP4 file, or every frame
+    /// to a folder of PNGs.
     Render {
         /// The project folder.
         #[arg(default_value = "fixtures/projects/demo")]
@@ -58,7 +62,8 @@ enum Command {
         /// The frame to render (0-based) when the output is a PNG file.
         #[arg(long)]
         frame: Option<u64>,
-        /// A `.png` file, or a folder that receives every frame as `frame-00000.png`.
+        /// A `.png` file (one frame), an `.mp4` file (H.264 in fragmented MP4), or a folder
+        /// that receives every frame as `frame-00000.png`.
         #[arg(long, short = 'o', default_value = "out/welcome-video.png")]
         output: PathBuf,
         /// Drawing threads (default: all cores).
@@ -197,7 +202,6 @@ fn render(
         ));
     }
 
-    std::fs::create_dir_all(output).map_err(|e| io_error(output, e))?;
     let mut builder = rayon::ThreadPoolBuilder::new();
     if let Some(threads) = threads {
         builder = builder.num_threads(threads);
@@ -205,6 +209,21 @@ fn render(
     let pool = builder
         .build()
         .map_err(|e| Error::new(framecast::ErrorKind::Internal, e.to_string()))?;
+
+    let is_mp4 = output
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("mp4"));
+    if is_mp4 {
+        let bytes = write_fragmented_mp4(&renderer, &pool, output)?;
+        let seconds = started.elapsed().as_secs_f64();
+        return write_stdout(&format!(
+            "{}: {frame_count} frames, {bytes} bytes in {seconds:.2} s ({:.1}x real time)\n",
+            output.display(),
+            renderer.timeline().duration_seconds() / seconds
+        ));
+    }
+
+    std::fs::create_dir_all(output).map_err(|e| io_error(output, e))?;
     render_span(&renderer, 0..frame_count, &pool, |index, frame| {
         let path = output.join(format!("frame-{index:05}.png"));
         std::fs::write(&path, frame.to_png()?).map_err(|e| io_error(&path, e))
@@ -216,4 +235,60 @@ fn render(
         output.display(),
         movie_seconds / seconds
     ))
+}
+
+/// Encodes every segment (side by side on the pool) and writes a fragmented MP4: the init
+/// segment, then one fragment per segment. Returns the file size.
+fn write_fragmented_mp4(
+    renderer: &Renderer,
+    pool: &rayon::ThreadPool,
+    output: &Path,
+) -> Result<usize> {
+    use rayon::prelude::*;
+
+    let timeline = renderer.timeline();
+    let plan = SegmentPlan::new(timeline, SegmentSettings::default());
+    let settings = H264Settings::for_canvas(timeline.width, timeline.height);
+    let segments: Vec<EncodedSegment> = pool.install(|| {
+        plan.segments
+            .par_iter()
+            .map(|segment| encode_segment(renderer, segment, settings))
+            .collect::<Result<_>>()
+    })?;
+    let first = segments.first().ok_or_else(|| {
+        Error::new(
+            framecast::ErrorKind::InvalidParam,
+            "the movie has no frames",
+        )
+    })?;
+    if let Some(odd) = segments
+        .iter()
+        .find(|s| (&s.sps, &s.pps) != (&first.sps, &first.pps))
+    {
+        return Err(Error::internal(format!(
+            "segment {} was encoded with other parameter sets than segment 0",
+            odd.index
+        )));
+    }
+
+    let mut file = fmp4::init_segment(
+        timeline.width,
+        timeline.height,
+        timeline.fps,
+        &first.sps,
+        &first.pps,
+    );
+    for segment in &segments {
+        file.extend(fmp4::media_fragment(
+            segment.index,
+            segment.first_frame,
+            timeline.fps,
+            &segment.pictures,
+        ));
+    }
+    if let Some(parent) = output.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).map_err(|e| io_error(parent, e))?;
+    }
+    std::fs::write(output, &file).map_err(|e| io_error(output, e))?;
+    Ok(file.len())
 }

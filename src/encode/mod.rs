@@ -1,5 +1,10 @@
-//! Turning frames into what encoders take. For now: RGBA to planar YUV 4:2:0.
+//! Turning frames into coded video: RGBA to planar YUV 4:2:0, H.264 from the bundled
+//! encoder, and segments drawn and encoded on their own.
 
+pub mod h264;
+pub mod segment;
 pub mod yuv;
 
+pub use h264::{EncodedPicture, H264Settings, SegmentEncoder};
+pub use segment::{encode_segment, EncodedSegment};
 pub use yuv::{rgba_to_i420, I420};

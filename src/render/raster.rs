@@ -257,6 +257,10 @@ fn rounded_rect(w: f32, h: f32, r: f32) -> Option<tiny_skia::Path> {
 /// Draws a shape with its stroke centred on the outline, and its shadow.
 pub(super) fn shape(spec: &ShapeSpec, box_w: f32, box_h: f32, scale: f32) -> Raster {
     let (w, h) = (box_w * scale, box_h * scale);
+    // A shape with no area (a bar growing from zero width) draws nothing.
+    if w < 0.01 || h < 0.01 {
+        return Raster::empty(box_w, box_h);
+    }
     let path = match spec.shape {
         ShapeKind::Rectangle => rounded_rect(w, h, 0.0),
         ShapeKind::RoundedRectangle => rounded_rect(w, h, spec.radius as f32 * scale),

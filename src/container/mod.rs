@@ -1,0 +1,3 @@
+//! Containers written by the project. For now: fragmented MP4 (CMAF) for H.264.
+
+pub mod fmp4;
