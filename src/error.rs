@@ -22,6 +22,8 @@ pub enum ErrorKind {
     AssetFailed,
     /// Reading or writing a local file failed.
     Io,
+    /// A format or feature that needs a program this machine does not have.
+    Unavailable,
     /// A bug or an unexpected state inside the server.
     Internal,
 }

@@ -10,6 +10,7 @@ pub mod container;
 pub mod encode;
 pub mod error;
 pub mod movie;
+pub mod output;
 pub mod project;
 pub mod render;
 pub mod segment;

@@ -9,10 +9,11 @@ use clap::{Parser, Subcommand};
 use framecast::assets::AssetLoader;
 use framecast::config::Settings;
 use framecast::container::fmp4;
-use framecast::encode::{encode_segment, EncodedSegment, H264Settings};
+use framecast::encode::H264Settings;
 use framecast::movie::{self, Params};
+use framecast::output::{encode_segments, render_output, Format, OutputOptions};
 use framecast::project::Project;
-use framecast::render::{render_span, Renderer};
+use framecast::render::{render_span, Progress, Renderer};
 use framecast::segment::{SegmentPlan, SegmentSettings};
 use framecast::{Error, Result};
 
@@ -48,8 +49,8 @@ enum Command {
         #[arg(long = "param", short = 'p', value_parser = parse_param)]
         params: Vec<(String, String)>,
     },
-    /// Renders a movie: one frame to a PNG file, the movie to an MP4 file, or every frame
-    /// to a folder of PNGs.
+    /// Renders a movie to a file of any output format, or every frame to a folder of PNGs,
+    /// and prints a summary (frames, bytes, seconds, realtime factor).
     Render {
         /// The project folder.
         #[arg(default_value = "fixtures/projects/demo")]
@@ -57,21 +58,36 @@ enum Command {
         /// The movie name, without `.json`.
         #[arg(default_value = "welcome-video")]
         movie: String,
-        #[arg(long = "param", short = 'p', value_parser = parse_param)]
-        params: Vec<(String, String)>,
-        /// The frame to render (0-based) when the output is a PNG file.
-        #[arg(long)]
-        frame: Option<u64>,
-        /// A `.png` file (one frame), an `.mp4` file (H.264 in fragmented MP4), or a folder
-        /// that receives every frame as `frame-00000.png`.
-        #[arg(long, short = 'o', default_value = "out/welcome-video.png")]
-        output: PathBuf,
-        /// Drawing threads (default: all cores).
-        #[arg(long)]
-        threads: Option<usize>,
+        #[command(flatten)]
+        args: RenderArgs,
     },
     /// Prints the JSON Schema of movie files.
     Schema,
+}
+
+#[derive(Debug, clap::Args)]
+struct RenderArgs {
+    #[arg(long = "param", short = 'p', value_parser = parse_param)]
+    params: Vec<(String, String)>,
+    /// The frame of a still output (0-based; default: the middle).
+    #[arg(long)]
+    frame: Option<u64>,
+    /// An output option as KEY=VALUE (`q`, `compression`, `from`, `to`, `format`, as in
+    /// request query strings); repeatable.
+    #[arg(long = "option", short = 'O', value_parser = parse_param)]
+    options: Vec<(String, String)>,
+    /// The output file; its extension picks the format (mp4, m3u8, mpd, jpg, png, tif, zip,
+    /// ...). HLS and DASH write their segments beside it. A path without an extension is
+    /// a folder that receives every frame as `frame-00000.png`.
+    #[arg(long, short = 'o', default_value = "out/welcome-video.mp4")]
+    output: PathBuf,
+    /// Write MP4 fragmented (an init segment and a fragment per segment, as progressive
+    /// download streams it) instead of with the index first.
+    #[arg(long)]
+    fragmented: bool,
+    /// Drawing threads (default: all cores).
+    #[arg(long)]
+    threads: Option<usize>,
 }
 
 fn parse_param(s: &str) -> std::result::Result<(String, String), String> {
@@ -134,13 +150,10 @@ fn run(cli: Cli) -> Result<()> {
         Command::Render {
             project,
             movie,
-            params,
-            frame,
-            output,
-            threads,
+            args,
         } => {
             let loader = AssetLoader::new(assets)?;
-            render(&loader, &project, &movie, &params, frame, &output, threads)
+            render(&loader, &project, &movie, &args)
         }
     }
 }
@@ -172,112 +185,142 @@ fn render(
     loader: &AssetLoader,
     project_dir: &Path,
     movie_name: &str,
-    params: &[(String, String)],
-    frame: Option<u64>,
-    output: &Path,
-    threads: Option<usize>,
+    args: &RenderArgs,
 ) -> Result<()> {
     let project = Project::open(project_dir)?;
     let movie = project.movie(movie_name)?;
-    let params =
-        Params::from_strings(&movie, params.iter().map(|(k, v)| (k.as_str(), v.as_str())))?;
-    let renderer = runtime()?.block_on(project.renderer(&movie, params, loader))?;
-    let frame_count = renderer.timeline().frame_count;
-
-    let started = Instant::now();
-    let is_png_file = output
-        .extension()
-        .is_some_and(|e| e.eq_ignore_ascii_case("png"));
-    if is_png_file {
-        if let Some(parent) = output.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent).map_err(|e| io_error(parent, e))?;
-        }
-        let index = frame.unwrap_or(frame_count / 2);
-        let png = renderer.render_frame(index)?.to_png()?;
-        std::fs::write(output, png).map_err(|e| io_error(output, e))?;
-        return write_stdout(&format!(
-            "{}: frame {index} of {frame_count} in {:.1} ms\n",
-            output.display(),
-            started.elapsed().as_secs_f64() * 1000.0
-        ));
+    let params = Params::from_strings(
+        &movie,
+        args.params.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+    )?;
+    let mut options =
+        OutputOptions::from_pairs(args.options.iter().map(|(k, v)| (k.as_str(), v.as_str())))?;
+    if args.frame.is_some() {
+        options.frame = args.frame;
     }
+    let renderer = runtime()?.block_on(project.renderer(&movie, params, loader))?;
+    let timeline = renderer.timeline();
+    let frame_count = timeline.frame_count;
+    let movie_seconds = timeline.duration_seconds();
 
     let mut builder = rayon::ThreadPoolBuilder::new();
-    if let Some(threads) = threads {
+    if let Some(threads) = args.threads {
         builder = builder.num_threads(threads);
     }
     let pool = builder
         .build()
         .map_err(|e| Error::new(framecast::ErrorKind::Internal, e.to_string()))?;
-
-    let is_mp4 = output
+    let output = args.output.as_path();
+    let format = output
         .extension()
-        .is_some_and(|e| e.eq_ignore_ascii_case("mp4"));
-    if is_mp4 {
-        let bytes = write_fragmented_mp4(&renderer, &pool, output)?;
-        let seconds = started.elapsed().as_secs_f64();
-        return write_stdout(&format!(
-            "{}: {frame_count} frames, {bytes} bytes in {seconds:.2} s ({:.1}x real time)\n",
-            output.display(),
-            renderer.timeline().duration_seconds() / seconds
-        ));
-    }
-
-    std::fs::create_dir_all(output).map_err(|e| io_error(output, e))?;
-    render_span(&renderer, 0..frame_count, &pool, |index, frame| {
-        let path = output.join(format!("frame-{index:05}.png"));
-        std::fs::write(&path, frame.to_png()?).map_err(|e| io_error(&path, e))
+        .and_then(|e| e.to_str())
+        .map(Format::from_extension)
+        .transpose()?;
+    let progress = Progress::new(frame_count);
+    let started = Instant::now();
+    let (frames, bytes) = with_progress_bar(&progress, || match format {
+        None => write_frame_folder(&renderer, &pool, output, &progress),
+        Some(Format::Mp4) if args.fragmented => {
+            write_fragmented_mp4(&renderer, &pool, output, &progress)
+        }
+        Some(format) => {
+            let rendered = render_output(&renderer, format, &options, &pool, &progress)?;
+            let mut bytes = write_file(output, &rendered.main)?;
+            let folder = output.parent().unwrap_or(Path::new("."));
+            for part in &rendered.parts {
+                bytes += write_file(&folder.join(&part.name), &part.bytes)?;
+            }
+            Ok((rendered.frames, bytes))
+        }
     })?;
     let seconds = started.elapsed().as_secs_f64();
-    let movie_seconds = renderer.timeline().duration_seconds();
+    let speed = if frames == frame_count {
+        format!(", {:.1}x real time", movie_seconds / seconds)
+    } else {
+        String::new()
+    };
     write_stdout(&format!(
-        "{}: {frame_count} frames in {seconds:.2} s ({:.1}x real time, PNG writing included)\n",
+        "{}: {frames} frames, {bytes} bytes in {seconds:.2} s{speed}\n",
         output.display(),
-        movie_seconds / seconds
     ))
 }
 
-/// Encodes every segment (side by side on the pool) and writes a fragmented MP4: the init
-/// segment, then one fragment per segment. Returns the file size.
+/// Runs `work` while a progress line on standard error shows the frames done, when
+/// standard error is a terminal.
+fn with_progress_bar<T>(progress: &Progress, work: impl FnOnce() -> Result<T>) -> Result<T> {
+    use std::io::IsTerminal;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    if !std::io::stderr().is_terminal() {
+        return work();
+    }
+    let finished = AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        scope.spawn(|| {
+            let draw = || {
+                let (done, total) = (progress.done(), progress.total().max(1));
+                let filled = (done * 30 / total) as usize;
+                eprint!(
+                    "\r[{}{}] {done}/{total} frames",
+                    "#".repeat(filled),
+                    " ".repeat(30 - filled.min(30))
+                );
+            };
+            while !finished.load(Ordering::Relaxed) {
+                draw();
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+            draw();
+            eprintln!();
+        });
+        let result = work();
+        finished.store(true, Ordering::Relaxed);
+        result
+    })
+}
+
+fn write_file(path: &Path, bytes: &[u8]) -> Result<u64> {
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).map_err(|e| io_error(parent, e))?;
+    }
+    std::fs::write(path, bytes).map_err(|e| io_error(path, e))?;
+    Ok(bytes.len() as u64)
+}
+
+/// Every frame as `frame-00000.png` in `folder`.
+fn write_frame_folder(
+    renderer: &Renderer,
+    pool: &rayon::ThreadPool,
+    folder: &Path,
+    progress: &Progress,
+) -> Result<(u64, u64)> {
+    std::fs::create_dir_all(folder).map_err(|e| io_error(folder, e))?;
+    let mut bytes = 0;
+    let frames = renderer.timeline().frame_count;
+    render_span(renderer, 0..frames, pool, |index, frame| {
+        bytes += write_file(
+            &folder.join(format!("frame-{index:05}.png")),
+            &frame.to_png()?,
+        )?;
+        progress.add(1);
+        Ok(())
+    })?;
+    Ok((frames, bytes))
+}
+
+/// A fragmented MP4: the init segment, then one fragment per segment, as `get` streams it.
 fn write_fragmented_mp4(
     renderer: &Renderer,
     pool: &rayon::ThreadPool,
     output: &Path,
-) -> Result<usize> {
-    use rayon::prelude::*;
-
+    progress: &Progress,
+) -> Result<(u64, u64)> {
     let timeline = renderer.timeline();
     let plan = SegmentPlan::new(timeline, SegmentSettings::default());
     let settings = H264Settings::for_canvas(timeline.width, timeline.height);
-    let segments: Vec<EncodedSegment> = pool.install(|| {
-        plan.segments
-            .par_iter()
-            .map(|segment| encode_segment(renderer, segment, settings))
-            .collect::<Result<_>>()
-    })?;
-    let first = segments.first().ok_or_else(|| {
-        Error::new(
-            framecast::ErrorKind::InvalidParam,
-            "the movie has no frames",
-        )
-    })?;
-    if let Some(odd) = segments
-        .iter()
-        .find(|s| (&s.sps, &s.pps) != (&first.sps, &first.pps))
-    {
-        return Err(Error::internal(format!(
-            "segment {} was encoded with other parameter sets than segment 0",
-            odd.index
-        )));
-    }
-
-    let mut file = fmp4::init_segment(
-        timeline.width,
-        timeline.height,
-        timeline.fps,
-        &first.sps,
-        &first.pps,
-    );
+    let segments = encode_segments(renderer, &plan, settings, pool, progress)?;
+    let (sps, pps) = (&segments[0].sps, &segments[0].pps);
+    let mut file = fmp4::init_segment(timeline.width, timeline.height, timeline.fps, sps, pps);
     for segment in &segments {
         file.extend(fmp4::media_fragment(
             segment.index,
@@ -286,9 +329,5 @@ fn write_fragmented_mp4(
             &segment.pictures,
         ));
     }
-    if let Some(parent) = output.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent).map_err(|e| io_error(parent, e))?;
-    }
-    std::fs::write(output, &file).map_err(|e| io_error(output, e))?;
-    Ok(file.len())
+    Ok((timeline.frame_count, write_file(output, &file)?))
 }

@@ -11,7 +11,7 @@ use common::{parse_movie, renderer};
 use framecast::container::fmp4;
 use framecast::encode::{encode_segment, EncodedSegment, H264Settings};
 use framecast::movie::Params;
-use framecast::render::Renderer;
+use framecast::render::{Progress, Renderer};
 use framecast::segment::{SegmentPlan, SegmentSettings};
 
 const MOVIE: &str = r##"{
@@ -34,7 +34,7 @@ fn encode(renderer: &Renderer) -> (Vec<u8>, Vec<Vec<u8>>) {
     let segments: Vec<EncodedSegment> = plan
         .segments
         .iter()
-        .map(|s| encode_segment(renderer, s, settings).expect("segment"))
+        .map(|s| encode_segment(renderer, s, settings, &Progress::default()).expect("segment"))
         .collect();
     let init = fmp4::init_segment(
         timeline.width,

@@ -3,8 +3,10 @@
 
 pub mod h264;
 pub mod segment;
+pub mod still;
 pub mod yuv;
 
 pub use h264::{EncodedPicture, H264Settings, SegmentEncoder};
 pub use segment::{encode_segment, EncodedSegment};
+pub use still::{encode_still, StillFormat, StillOptions};
 pub use yuv::{rgba_to_i420, I420};

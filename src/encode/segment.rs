@@ -5,7 +5,7 @@
 use super::h264::{EncodedPicture, H264Settings, SegmentEncoder};
 use super::yuv::rgba_to_i420;
 use crate::error::{Error, Result};
-use crate::render::Renderer;
+use crate::render::{Progress, Renderer};
 use crate::segment::Segment;
 
 /// The pictures of one segment and the parameter sets that decode them.
@@ -18,11 +18,12 @@ pub struct EncodedSegment {
     pub pps: Vec<u8>,
 }
 
-/// Draws and encodes the frames of `segment`.
+/// Draws and encodes the frames of `segment`, counting each in `progress`.
 pub fn encode_segment(
     renderer: &Renderer,
     segment: &Segment,
     settings: H264Settings,
+    progress: &Progress,
 ) -> Result<EncodedSegment> {
     let timeline = renderer.timeline();
     let context = |e: Error| {
@@ -38,6 +39,7 @@ pub fn encode_segment(
         let frame = renderer.render_frame(index).map_err(context)?;
         let yuv = rgba_to_i420(frame.rgba(), frame.width(), frame.height());
         pictures.push(encoder.encode(&yuv).map_err(context)?);
+        progress.add(1);
     }
     let (sps, pps) = encoder
         .parameter_sets()

@@ -11,6 +11,7 @@
 
 mod composite;
 mod effects;
+mod progress;
 mod raster;
 mod span;
 pub mod text;
@@ -21,6 +22,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use tiny_skia::Pixmap;
 
+pub use progress::Progress;
 pub use span::render_span;
 
 use crate::assets::{fonts, Assets, Picture};

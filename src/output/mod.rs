@@ -1,0 +1,240 @@
+//! Finished outputs: a bound movie turned into the bytes of one format, from encoded
+//! segments (video), single frames (stills) or frame sequences (ZIP, GIF).
+//!
+//! The CLI writes these to files; the server's `render` mode serves them. Streaming modes
+//! use the same segments and containers piece by piece.
+
+mod format;
+
+use std::io::Write;
+
+pub use format::{Format, OutputOptions, RESERVED_KEYS};
+
+use crate::container::{dash, fmp4, hls, mp4, StreamInfo};
+use crate::encode::{encode_segment, encode_still, EncodedSegment, H264Settings, StillFormat};
+use crate::error::{Error, Result};
+use crate::render::{render_span, Progress, Renderer};
+use crate::segment::{SegmentPlan, SegmentSettings};
+
+/// Draws and encodes every segment of the plan, side by side on `pool`, in order.
+pub fn encode_segments(
+    renderer: &Renderer,
+    plan: &SegmentPlan,
+    settings: H264Settings,
+    pool: &rayon::ThreadPool,
+    progress: &Progress,
+) -> Result<Vec<EncodedSegment>> {
+    use rayon::prelude::*;
+
+    let segments: Vec<EncodedSegment> = pool.install(|| {
+        plan.segments
+            .par_iter()
+            .map(|segment| encode_segment(renderer, segment, settings, progress))
+            .collect::<Result<_>>()
+    })?;
+    let first = segments
+        .first()
+        .ok_or_else(|| Error::invalid_param("the movie has no frames"))?;
+    if let Some(odd) = segments
+        .iter()
+        .find(|s| (&s.sps, &s.pps) != (&first.sps, &first.pps))
+    {
+        return Err(Error::internal(format!(
+            "segment {} was encoded with other parameter sets than segment 0",
+            odd.index
+        )));
+    }
+    Ok(segments)
+}
+
+/// A file of an output: its name relative to the main file, and its bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutputFile {
+    pub name: String,
+    pub bytes: Vec<u8>,
+}
+
+/// What a render produced: the main file, and for HLS and DASH the init and media
+/// segments it names, which live beside it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rendered {
+    pub main: Vec<u8>,
+    pub parts: Vec<OutputFile>,
+    /// Frames drawn.
+    pub frames: u64,
+}
+
+/// Names of the pieces HLS and DASH share, relative to the main file: the init segment,
+/// the media segments, and for HLS the media playlist under the master playlist.
+pub const INIT_SEGMENT: &str = "init.mp4";
+pub const MEDIA_PLAYLIST: &str = "video.m3u8";
+pub const DASH_MEDIA_TEMPLATE: &str = "segment-$Number$.m4s";
+
+/// The name of media segment `index` (counted from 0, as `$Number$` in the MPD).
+pub fn media_segment_name(index: u32) -> String {
+    format!("segment-{index}.m4s")
+}
+
+/// Renders a finished output of `format`.
+pub fn render_output(
+    renderer: &Renderer,
+    format: Format,
+    options: &OutputOptions,
+    pool: &rayon::ThreadPool,
+    progress: &Progress,
+) -> Result<Rendered> {
+    let timeline = renderer.timeline();
+    let frame_count = timeline.frame_count;
+    options.check_frames(frame_count)?;
+    if frame_count == 0 {
+        return Err(Error::invalid_param("the movie has no frames"));
+    }
+    let context = |e: Error| e.context(format!("{format} output"));
+
+    if let Some(still) = format.still() {
+        let index = options.frame.unwrap_or(frame_count / 2);
+        progress.set_total(1);
+        let frame = renderer.render_frame(index).map_err(context)?;
+        progress.add(1);
+        return Ok(Rendered {
+            main: encode_still(&frame, still, options.still).map_err(context)?,
+            parts: Vec::new(),
+            frames: 1,
+        });
+    }
+    if format == Format::Zip {
+        let mut main = Vec::new();
+        let frames = write_zip(renderer, options, pool, progress, &mut main).map_err(context)?;
+        return Ok(Rendered {
+            main,
+            parts: Vec::new(),
+            frames,
+        });
+    }
+
+    let plan = SegmentPlan::new(timeline, SegmentSettings::default());
+    let settings = H264Settings::for_canvas(timeline.width, timeline.height);
+    match format {
+        Format::Mp4 | Format::M3u8 | Format::Mpd => {
+            let segments =
+                encode_segments(renderer, &plan, settings, pool, progress).map_err(context)?;
+            let (sps, pps) = (&segments[0].sps, &segments[0].pps);
+            let main = match format {
+                Format::Mp4 => {
+                    let pictures: Vec<&[_]> =
+                        segments.iter().map(|s| s.pictures.as_slice()).collect();
+                    let video = mp4::Mp4Video {
+                        width: timeline.width,
+                        height: timeline.height,
+                        fps: timeline.fps,
+                        sps,
+                        pps,
+                        segments: &pictures,
+                    };
+                    let mut out = Vec::new();
+                    mp4::write_progressive(&mut out, &video)
+                        .map_err(|e| context(Error::internal(e.to_string())))?;
+                    return Ok(Rendered {
+                        main: out,
+                        parts: Vec::new(),
+                        frames: frame_count,
+                    });
+                }
+                Format::M3u8 => {
+                    let stream = StreamInfo::new(timeline, &plan, sps, settings.bitrate_bps);
+                    hls::master_playlist(&stream, MEDIA_PLAYLIST)
+                }
+                _ => {
+                    let stream = StreamInfo::new(timeline, &plan, sps, settings.bitrate_bps);
+                    dash::static_mpd(&stream, INIT_SEGMENT, DASH_MEDIA_TEMPLATE)
+                }
+            };
+            let mut parts = Vec::new();
+            if format == Format::M3u8 {
+                let stream = StreamInfo::new(timeline, &plan, sps, settings.bitrate_bps);
+                parts.push(OutputFile {
+                    name: MEDIA_PLAYLIST.to_owned(),
+                    bytes: hls::media_playlist(
+                        &stream,
+                        INIT_SEGMENT,
+                        segments.len(),
+                        media_segment_name,
+                    )
+                    .into_bytes(),
+                });
+            }
+            parts.push(OutputFile {
+                name: INIT_SEGMENT.to_owned(),
+                bytes: fmp4::init_segment(timeline.width, timeline.height, timeline.fps, sps, pps),
+            });
+            for segment in &segments {
+                parts.push(OutputFile {
+                    name: media_segment_name(segment.index),
+                    bytes: fmp4::media_fragment(
+                        segment.index,
+                        segment.first_frame,
+                        timeline.fps,
+                        &segment.pictures,
+                    ),
+                });
+            }
+            Ok(Rendered {
+                main: main.into_bytes(),
+                parts,
+                frames: frame_count,
+            })
+        }
+        other => Err(Error::new(
+            crate::ErrorKind::Unavailable,
+            format!("{other} output is not available yet"),
+        )),
+    }
+}
+
+/// Writes a ZIP archive of stills, `from` to `to`, entry by entry as frames finish, to any
+/// writer (no seeking: sizes follow each entry). Returns the number of frames.
+pub fn write_zip(
+    renderer: &Renderer,
+    options: &OutputOptions,
+    pool: &rayon::ThreadPool,
+    progress: &Progress,
+    out: impl Write,
+) -> Result<u64> {
+    use zip::write::SimpleFileOptions;
+    use zip::CompressionMethod;
+
+    let frame_count = renderer.timeline().frame_count;
+    let from = options.from.unwrap_or(0);
+    let to = options.to.unwrap_or(frame_count.saturating_sub(1));
+    let still = options.sequence_format.unwrap_or(StillFormat::Png);
+    // PNG and JPEG are compressed already; TIFF stills are not.
+    let method = match still {
+        StillFormat::Tiff => CompressionMethod::Deflated,
+        StillFormat::Png | StillFormat::Jpeg => CompressionMethod::Stored,
+    };
+    // A fixed date, so that the same input gives the same bytes.
+    let entry = SimpleFileOptions::default()
+        .compression_method(method)
+        .last_modified_time(zip::DateTime::default())
+        .large_file(false);
+    progress.set_total(to + 1 - from);
+    let digits = (to + 1).to_string().len().max(5);
+    let mut archive = zip::ZipWriter::new_stream(out);
+    let zip_error = |e: zip::result::ZipError| Error::internal(format!("zip writing failed: {e}"));
+    render_span(renderer, from..to + 1, pool, |index, frame| {
+        let bytes = encode_still(&frame, still, options.still)?;
+        archive
+            .start_file(
+                format!("frame-{index:0digits$}.{}", still.extension()),
+                entry,
+            )
+            .map_err(zip_error)?;
+        archive
+            .write_all(&bytes)
+            .map_err(|e| Error::internal(format!("zip writing failed: {e}")))?;
+        progress.add(1);
+        Ok(())
+    })?;
+    archive.finish().map_err(zip_error)?;
+    Ok(to + 1 - from)
+}

@@ -1,0 +1,331 @@
+//! Every finished output format, rendered from a small movie and read back by independent
+//! readers: FFmpeg's ffprobe and decoder (installed by `scripts/test`), m3u8-rs for
+//! playlists, the `zip` and `image` crates for archives and stills.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::{parse_movie, renderer};
+use framecast::movie::Params;
+use framecast::output::{render_output, Format, OutputOptions, Rendered};
+use framecast::render::{Progress, Renderer};
+use framecast::ErrorKind;
+
+const MOVIE: &str = r##"{
+    "canvas": {"width": 160, "height": 90, "fps": "30000/1001", "background": "#202840"},
+    "variables": {"name": {"type": "text", "default": "Zoë"}},
+    "scenes": [
+        {"duration": 1.5, "layers": [
+            {"type": "gradient", "gradient": {"stops": [{"offset": 0, "color": "#ff8000"}, {"offset": 1, "color": "#0040ff"}]}},
+            {"type": "shape", "shape": "ellipse", "x": 20, "y": 20, "width": 40, "height": 40, "fill": "#ffffff",
+             "animate": {"x": [{"t": 0, "value": 0}, {"t": 1.5, "value": 120}]}}]},
+        {"duration": 2, "transition": {"type": "crossfade", "duration": 0.5}, "layers": [
+            {"type": "text", "text": "Hi {name}", "font": {"size": 24}, "x": 10, "y": 30}]}
+    ]
+}"##;
+
+fn movie_renderer() -> Renderer {
+    let movie = parse_movie(MOVIE);
+    renderer(&movie, Params::defaults(&movie))
+}
+
+fn pool() -> rayon::ThreadPool {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(2)
+        .build()
+        .expect("pool")
+}
+
+fn render(format: Format, options: &[(&str, &str)]) -> Rendered {
+    let options = OutputOptions::from_pairs(options.iter().copied()).expect("options");
+    render_output(
+        &movie_renderer(),
+        format,
+        &options,
+        &pool(),
+        &Progress::default(),
+    )
+    .unwrap_or_else(|e| panic!("{format}: {e}"))
+}
+
+/// Writes the output and its parts into a fresh folder; returns the main file's path.
+fn write(name: &str, format: Format, rendered: &Rendered) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("framecast-outputs-{}-{name}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let main = dir.join(format!("out.{format}"));
+    std::fs::write(&main, &rendered.main).expect("write");
+    for part in &rendered.parts {
+        std::fs::write(dir.join(&part.name), &part.bytes).expect("write part");
+    }
+    main
+}
+
+struct Probe {
+    codec: String,
+    width: u64,
+    height: u64,
+    frames: u64,
+    duration: f64,
+}
+
+fn ffprobe(path: &Path) -> Probe {
+    let output = Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-count_frames",
+            "-show_streams",
+            "-show_format",
+        ])
+        .args(["-of", "json"])
+        .arg(path)
+        .output()
+        .expect("ffprobe runs (scripts/test installs ffmpeg)");
+    assert!(
+        output.status.success(),
+        "ffprobe {}: {}",
+        path.display(),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).expect("json");
+    let stream = &json["streams"][0];
+    let number = |v: &serde_json::Value| v.as_str().and_then(|s| s.parse::<f64>().ok());
+    Probe {
+        codec: stream["codec_name"].as_str().unwrap_or_default().to_owned(),
+        width: stream["width"].as_u64().unwrap_or_default(),
+        height: stream["height"].as_u64().unwrap_or_default(),
+        frames: number(&stream["nb_read_frames"]).unwrap_or_default() as u64,
+        duration: number(&json["format"]["duration"]).unwrap_or_default(),
+    }
+}
+
+/// Decodes a video to raw RGBA frames with FFmpeg.
+fn decode(path: &Path) -> Vec<u8> {
+    let output = Command::new("ffmpeg")
+        .args(["-v", "error", "-i"])
+        .arg(path)
+        .args(["-f", "rawvideo", "-pix_fmt", "rgba", "-"])
+        .output()
+        .expect("ffmpeg runs");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output.stdout
+}
+
+const FRAMES: u64 = 90; // 3 s (a crossfade overlaps the scenes) at 30000/1001
+const SECONDS: f64 = 90.0 * 1001.0 / 30000.0;
+
+fn assert_movie_probe(probe: &Probe, what: &str) {
+    assert_eq!(probe.codec, "h264", "{what}");
+    assert_eq!((probe.width, probe.height), (160, 90), "{what}");
+    assert_eq!(probe.frames, FRAMES, "{what}");
+    assert!(
+        (probe.duration - SECONDS).abs() < 0.002,
+        "{what}: duration {}",
+        probe.duration
+    );
+}
+
+#[test]
+fn mp4_has_its_index_first_and_decodes_like_the_segments() {
+    let rendered = render(Format::Mp4, &[]);
+    assert!(rendered.parts.is_empty());
+    // ftyp, then moov before mdat: players read the index before the samples.
+    let file = &rendered.main;
+    assert_eq!(&file[4..8], b"ftyp");
+    let ftyp_len = u32::from_be_bytes(file[0..4].try_into().expect("4 bytes")) as usize;
+    assert_eq!(&file[ftyp_len + 4..ftyp_len + 8], b"moov");
+    let path = write("mp4", Format::Mp4, &rendered);
+    assert_movie_probe(&ffprobe(&path), "mp4");
+
+    // The same segments, as fragments in a row, decode to the very same pixels.
+    let hls = render(Format::M3u8, &[]);
+    let mut fragmented = Vec::new();
+    for name in std::iter::once("init.mp4".to_owned())
+        .chain((0..hls.parts.len() - 2).map(|i| format!("segment-{i}.m4s")))
+    {
+        let part = hls.parts.iter().find(|p| p.name == name).expect("part");
+        fragmented.extend_from_slice(&part.bytes);
+    }
+    let fragmented_path = path.with_file_name("fragmented.mp4");
+    std::fs::write(&fragmented_path, fragmented).expect("write");
+    let (whole, pieces) = (decode(&path), decode(&fragmented_path));
+    assert_eq!(whole.len() as u64, 160 * 90 * 4 * FRAMES);
+    assert!(whole == pieces, "decoded frames differ");
+}
+
+#[test]
+fn hls_playlists_parse_back_and_every_segment_probes() {
+    let rendered = render(Format::M3u8, &[]);
+    let path = write("hls", Format::M3u8, &rendered);
+    let master = match m3u8_rs::parse_playlist_res(&rendered.main).expect("master parses") {
+        m3u8_rs::Playlist::MasterPlaylist(master) => master,
+        other => panic!("expected a master playlist, found {other:?}"),
+    };
+    let variant = &master.variants[0];
+    // Constrained Baseline; the level follows the frame size.
+    let codecs = variant.codecs.as_deref().unwrap_or_default();
+    assert!(codecs.starts_with("avc1.42c0"), "{codecs}");
+    assert_eq!(
+        variant.resolution.map(|r| (r.width, r.height)),
+        Some((160, 90))
+    );
+    let media_bytes = std::fs::read(path.with_file_name(&variant.uri)).expect("media playlist");
+    let media = match m3u8_rs::parse_playlist_res(&media_bytes).expect("media parses") {
+        m3u8_rs::Playlist::MediaPlaylist(media) => media,
+        other => panic!("expected a media playlist, found {other:?}"),
+    };
+    assert!(media.end_list);
+    let init = media.segments[0]
+        .map
+        .as_ref()
+        .expect("EXT-X-MAP")
+        .uri
+        .clone();
+    let init_bytes = std::fs::read(path.with_file_name(&init)).expect("init segment");
+    let total: f64 = media.segments.iter().map(|s| f64::from(s.duration)).sum();
+    assert!((total - SECONDS).abs() < 0.001, "EXTINF sum {total}");
+    for segment in &media.segments {
+        let bytes = std::fs::read(path.with_file_name(&segment.uri)).expect("segment");
+        let alone = path.with_file_name(format!("{}.mp4", segment.uri));
+        std::fs::write(&alone, [init_bytes.as_slice(), &bytes].concat()).expect("write");
+        let probe = ffprobe(&alone);
+        let expected = (f64::from(segment.duration) * 30000.0 / 1001.0).round() as u64;
+        assert_eq!(probe.frames, expected, "{}", segment.uri);
+    }
+    assert_movie_probe(&ffprobe(&path), "m3u8");
+}
+
+#[test]
+fn dash_manifest_plays_through_ffmpeg() {
+    let rendered = render(Format::Mpd, &[]);
+    let path = write("dash", Format::Mpd, &rendered);
+    let mpd = String::from_utf8(rendered.main.clone()).expect("utf-8");
+    assert!(mpd.contains(r#"type="static""#));
+    assert!(mpd.contains(r#"timescale="30000""#));
+    // Segment durations in the timeline add up to the movie, in timescale units.
+    let total: u64 = mpd
+        .lines()
+        .filter(|l| l.trim_start().starts_with("<S "))
+        .map(|l| {
+            let attr = |name: &str| -> u64 {
+                l.split(&format!(" {name}=\""))
+                    .nth(1)
+                    .and_then(|rest| rest.split('"').next())
+                    .map_or(0, |v| v.parse().expect("number"))
+            };
+            attr("d") * (attr("r") + 1)
+        })
+        .sum();
+    assert_eq!(total, FRAMES * 1001);
+    assert!(
+        mpd.contains(r#"mediaPresentationDuration="PT3.003S""#),
+        "{mpd}"
+    );
+    // FFmpeg's DASH reader keeps whole seconds of the presentation duration; the frame
+    // count is exact.
+    let probe = ffprobe(&path);
+    assert_eq!((probe.codec.as_str(), probe.frames), ("h264", FRAMES));
+    assert_eq!((probe.width, probe.height), (160, 90));
+}
+
+#[test]
+fn stills_honour_frame_quality_and_compression() {
+    let r = movie_renderer();
+    let png = render(Format::Png, &[("frame", "12")]);
+    let decoded = image::load_from_memory(&png.main)
+        .expect("png decodes")
+        .to_rgba8();
+    assert_eq!(decoded.as_raw(), r.render_frame(12).expect("frame").rgba());
+
+    let small = render(Format::Png, &[("frame", "12"), ("compression", "9")]);
+    let raw = render(Format::Png, &[("frame", "12"), ("compression", "0")]);
+    assert!(small.main.len() < raw.main.len());
+
+    let low = render(Format::Jpg, &[("q", "10")]);
+    let high = render(Format::Jpg, &[("q", "99")]);
+    assert!(low.main.len() < high.main.len());
+    for (name, rendered, codec) in [
+        ("jpg", &high, "mjpeg"),
+        ("png", &png, "png"),
+        ("tif", &render(Format::Tif, &[]), "tiff"),
+    ] {
+        let format = Format::from_extension(name).expect("format");
+        let probe = ffprobe(&write(name, format, rendered));
+        assert_eq!(
+            (probe.codec.as_str(), probe.width, probe.height),
+            (codec, 160, 90)
+        );
+    }
+}
+
+#[test]
+fn zip_holds_one_still_per_frame_in_order() {
+    let r = movie_renderer();
+    let rendered = render(Format::Zip, &[("from", "3"), ("to", "9")]);
+    assert_eq!(rendered.frames, 7);
+    let mut archive =
+        zip::ZipArchive::new(std::io::Cursor::new(rendered.main)).expect("zip reads back");
+    assert_eq!(archive.len(), 7);
+    for (i, index) in (3..=9).enumerate() {
+        let mut entry = archive.by_index(i).expect("entry");
+        assert_eq!(entry.name(), format!("frame-{index:05}.png"));
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut entry, &mut bytes).expect("read entry");
+        let decoded = image::load_from_memory(&bytes).expect("png").to_rgba8();
+        assert_eq!(
+            decoded.as_raw(),
+            r.render_frame(index).expect("frame").rgba()
+        );
+    }
+
+    let jpegs = render(Format::Zip, &[("format", "jpg"), ("to", "1"), ("q", "50")]);
+    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(jpegs.main)).expect("zip");
+    assert_eq!(archive.len(), 2);
+    assert_eq!(
+        archive.by_index(1).expect("entry").name(),
+        "frame-00001.jpg"
+    );
+}
+
+#[test]
+fn same_input_same_bytes_for_every_format() {
+    for format in [
+        Format::Mp4,
+        Format::M3u8,
+        Format::Mpd,
+        Format::Jpg,
+        Format::Png,
+        Format::Tif,
+        Format::Zip,
+    ] {
+        let options: &[(&str, &str)] = match format {
+            Format::Zip => &[("to", "5")],
+            _ => &[],
+        };
+        assert!(
+            render(format, options) == render(format, options),
+            "{format} differs between runs"
+        );
+    }
+}
+
+#[test]
+fn frames_beyond_the_movie_are_refused() {
+    let options = OutputOptions::from_pairs([("frame", "90")]).expect("parses");
+    let error = render_output(
+        &movie_renderer(),
+        Format::Png,
+        &options,
+        &pool(),
+        &Progress::default(),
+    )
+    .expect_err("out of range");
+    assert_eq!(error.kind(), ErrorKind::InvalidParam);
+    assert!(error.message().contains("from 0 to 89"), "{error}");
+}
