@@ -294,6 +294,41 @@ fn zip_holds_one_still_per_frame_in_order() {
 }
 
 #[test]
+fn gif_keeps_every_frame_on_the_movie_clock() {
+    let r = movie_renderer();
+    let rendered = render(Format::Gif, &[]);
+    let path = write("gif", Format::Gif, &rendered);
+    let probe = ffprobe(&path);
+    assert_eq!(
+        (
+            probe.codec.as_str(),
+            probe.width,
+            probe.height,
+            probe.frames
+        ),
+        ("gif", 160, 90, FRAMES)
+    );
+    // Delays are whole hundredths, rounded on the movie's clock: 3.003 s becomes 3.00 s.
+    assert!((probe.duration - 3.0).abs() < 0.011, "{}", probe.duration);
+    // One palette for the movie: close to the drawn frames, frame by frame.
+    let decoded = decode(&path);
+    let mut total = 0.0;
+    for (index, pixels) in decoded.chunks_exact(160 * 90 * 4).enumerate() {
+        let drawn = r.render_frame(index as u64).expect("frame");
+        let error: u64 = pixels
+            .chunks_exact(4)
+            .zip(drawn.rgba().chunks_exact(4))
+            .map(|(a, b)| (0..3).map(|c| u64::from(a[c].abs_diff(b[c]))).sum::<u64>())
+            .sum();
+        let mean = error as f64 / (160.0 * 90.0 * 3.0);
+        assert!(mean < 8.0, "frame {index}: mean error {mean:.2}");
+        total += mean;
+    }
+    let mean = total / FRAMES as f64;
+    assert!(mean < 4.0, "mean error over the movie {mean:.2}");
+}
+
+#[test]
 fn same_input_same_bytes_for_every_format() {
     for format in [
         Format::Mp4,
@@ -303,6 +338,7 @@ fn same_input_same_bytes_for_every_format() {
         Format::Png,
         Format::Tif,
         Format::Zip,
+        Format::Gif,
     ] {
         let options: &[(&str, &str)] = match format {
             Format::Zip => &[("to", "5")],

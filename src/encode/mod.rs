@@ -1,6 +1,7 @@
 //! Turning frames into coded video: RGBA to planar YUV 4:2:0, H.264 from the bundled
 //! encoder, and segments drawn and encoded on their own.
 
+pub mod gif;
 pub mod h264;
 pub mod segment;
 pub mod still;

@@ -11,6 +11,7 @@ use std::io::Write;
 pub use format::{Format, OutputOptions, RESERVED_KEYS};
 
 use crate::container::{dash, fmp4, hls, mp4, StreamInfo};
+use crate::encode::gif::{GifPalette, GifWriter};
 use crate::encode::{encode_segment, encode_still, EncodedSegment, H264Settings, StillFormat};
 use crate::error::{Error, Result};
 use crate::render::{render_span, Progress, Renderer};
@@ -109,6 +110,16 @@ pub fn render_output(
             main,
             parts: Vec::new(),
             frames,
+        });
+    }
+
+    if format == Format::Gif {
+        let mut main = Vec::new();
+        write_gif(renderer, pool, progress, &mut main).map_err(context)?;
+        return Ok(Rendered {
+            main,
+            parts: Vec::new(),
+            frames: frame_count,
         });
     }
 
@@ -237,4 +248,37 @@ pub fn write_zip(
     })?;
     archive.finish().map_err(zip_error)?;
     Ok(to + 1 - from)
+}
+
+/// How many frames, spread over the movie, teach the GIF palette.
+const GIF_PALETTE_SAMPLES: u64 = 32;
+
+/// Writes the whole movie as an animated GIF.
+pub fn write_gif(
+    renderer: &Renderer,
+    pool: &rayon::ThreadPool,
+    progress: &Progress,
+    out: impl Write,
+) -> Result<()> {
+    use rayon::prelude::*;
+
+    let timeline = renderer.timeline();
+    let frame_count = timeline.frame_count;
+    let samples = GIF_PALETTE_SAMPLES.min(frame_count);
+    let sample_frames: Vec<_> = pool.install(|| {
+        (0..samples)
+            .into_par_iter()
+            .map(|i| renderer.render_frame(i * frame_count / samples + frame_count / samples / 2))
+            .collect::<Result<_>>()
+    })?;
+    let sample_pixels: Vec<&[u8]> = sample_frames.iter().map(|f| f.rgba()).collect();
+    let palette = GifPalette::learn(&sample_pixels);
+    let mut writer = GifWriter::new(out, timeline.width, timeline.height, timeline.fps, palette)?;
+    render_span(renderer, 0..frame_count, pool, |_, frame| {
+        writer.write_frame(frame.rgba())?;
+        progress.add(1);
+        Ok(())
+    })?;
+    writer.finish()?;
+    Ok(())
 }
