@@ -22,6 +22,10 @@ pub struct Settings {
     /// Seconds a remote asset may take.
     #[serde(default)]
     pub asset_timeout_seconds: Option<u64>,
+    /// The FFmpeg program for WebM, MPEG-2, Windows Media and ProRes (default: `ffmpeg`
+    /// on the PATH).
+    #[serde(default)]
+    pub ffmpeg_path: Option<std::path::PathBuf>,
 }
 
 impl Settings {

@@ -9,7 +9,7 @@ use clap::{Parser, Subcommand};
 use framecast::assets::AssetLoader;
 use framecast::config::Settings;
 use framecast::container::fmp4;
-use framecast::encode::H264Settings;
+use framecast::encode::{Encoders, H264Settings};
 use framecast::movie::{self, Params};
 use framecast::output::{encode_segments, render_output, Format, OutputOptions};
 use framecast::project::Project;
@@ -36,6 +36,10 @@ struct Cli {
         value_delimiter = ','
     )]
     allow_hosts: Vec<String>,
+    /// The FFmpeg program for WebM, MPEG-2, Windows Media and ProRes outputs (default:
+    /// `ffmpeg` on the PATH, or `ffmpeg_path` in the settings file).
+    #[arg(long, global = true, env = "FRAMECAST_FFMPEG")]
+    ffmpeg: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -153,7 +157,9 @@ fn run(cli: Cli) -> Result<()> {
             args,
         } => {
             let loader = AssetLoader::new(assets)?;
-            render(&loader, &project, &movie, &args)
+            let ffmpeg = cli.ffmpeg.as_deref().or(settings.ffmpeg_path.as_deref());
+            let encoders = Encoders::locate(ffmpeg);
+            render(&loader, &encoders, &project, &movie, &args)
         }
     }
 }
@@ -183,6 +189,7 @@ fn io_error(path: &Path, e: std::io::Error) -> Error {
 
 fn render(
     loader: &AssetLoader,
+    encoders: &Encoders,
     project_dir: &Path,
     movie_name: &str,
     args: &RenderArgs,
@@ -224,7 +231,7 @@ fn render(
             write_fragmented_mp4(&renderer, &pool, output, &progress)
         }
         Some(format) => {
-            let rendered = render_output(&renderer, format, &options, &pool, &progress)?;
+            let rendered = render_output(&renderer, format, &options, encoders, &pool, &progress)?;
             let mut bytes = write_file(output, &rendered.main)?;
             let folder = output.parent().unwrap_or(Path::new("."));
             for part in &rendered.parts {

@@ -8,9 +8,11 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use common::{parse_movie, renderer};
+use framecast::encode::Encoders;
 use framecast::movie::Params;
 use framecast::output::{render_output, Format, OutputOptions, Rendered};
 use framecast::render::{Progress, Renderer};
+use framecast::segment::{SegmentPlan, SegmentSettings};
 use framecast::ErrorKind;
 
 const MOVIE: &str = r##"{
@@ -39,15 +41,24 @@ fn pool() -> rayon::ThreadPool {
 }
 
 fn render(format: Format, options: &[(&str, &str)]) -> Rendered {
+    render_with(format, options, &Encoders::locate(None))
+        .unwrap_or_else(|e| panic!("{format}: {e}"))
+}
+
+fn render_with(
+    format: Format,
+    options: &[(&str, &str)],
+    encoders: &Encoders,
+) -> framecast::Result<Rendered> {
     let options = OutputOptions::from_pairs(options.iter().copied()).expect("options");
     render_output(
         &movie_renderer(),
         format,
         &options,
+        encoders,
         &pool(),
         &Progress::default(),
     )
-    .unwrap_or_else(|e| panic!("{format}: {e}"))
 }
 
 /// Writes the output and its parts into a fresh folder; returns the main file's path.
@@ -67,6 +78,7 @@ struct Probe {
     width: u64,
     height: u64,
     frames: u64,
+    frame_rate: String,
     duration: f64,
 }
 
@@ -97,6 +109,10 @@ fn ffprobe(path: &Path) -> Probe {
         width: stream["width"].as_u64().unwrap_or_default(),
         height: stream["height"].as_u64().unwrap_or_default(),
         frames: number(&stream["nb_read_frames"]).unwrap_or_default() as u64,
+        frame_rate: stream["r_frame_rate"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned(),
         duration: number(&json["format"]["duration"]).unwrap_or_default(),
     }
 }
@@ -339,6 +355,11 @@ fn same_input_same_bytes_for_every_format() {
         Format::Tif,
         Format::Zip,
         Format::Gif,
+        Format::Flv,
+        Format::Webm,
+        Format::Mpeg,
+        Format::Wmv,
+        Format::Mov,
     ] {
         let options: &[(&str, &str)] = match format {
             Format::Zip => &[("to", "5")],
@@ -358,10 +379,160 @@ fn frames_beyond_the_movie_are_refused() {
         &movie_renderer(),
         Format::Png,
         &options,
+        &Encoders::default(),
         &pool(),
         &Progress::default(),
     )
     .expect_err("out of range");
     assert_eq!(error.kind(), ErrorKind::InvalidParam);
     assert!(error.message().contains("from 0 to 89"), "{error}");
+}
+
+/// The indices of the key frames of a video's first stream.
+fn key_frames(path: &Path) -> Vec<u64> {
+    let output = Command::new("ffprobe")
+        .args(["-v", "error", "-select_streams", "v:0"])
+        .args(["-show_entries", "frame=key_frame", "-of", "json"])
+        .arg(path)
+        .output()
+        .expect("ffprobe runs");
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).expect("json");
+    let frames = json["frames"].as_array().cloned().unwrap_or_default();
+    (0..frames.len() as u64)
+        .filter(|&i| frames[i as usize]["key_frame"].as_u64() == Some(1))
+        .collect()
+}
+
+/// The starts of the movie's segments, where every video format puts a key frame.
+fn segment_starts() -> Vec<u64> {
+    let plan = SegmentPlan::new(movie_renderer().timeline(), SegmentSettings::default());
+    plan.segments.iter().map(|s| s.frames.start).collect()
+}
+
+/// Mean absolute difference per channel between decoded frames and the drawn ones.
+fn mean_error_against_drawn(decoded: &[u8]) -> f64 {
+    let r = movie_renderer();
+    let frame_bytes = 160 * 90 * 4;
+    let mut total = 0u64;
+    for (index, pixels) in decoded.chunks_exact(frame_bytes).enumerate() {
+        let drawn = r.render_frame(index as u64).expect("frame");
+        total += pixels
+            .chunks_exact(4)
+            .zip(drawn.rgba().chunks_exact(4))
+            .map(|(a, b)| (0..3).map(|c| u64::from(a[c].abs_diff(b[c]))).sum::<u64>())
+            .sum::<u64>();
+    }
+    total as f64 / (decoded.len() / 4 * 3) as f64
+}
+
+#[test]
+fn flv_carries_the_same_pictures_as_mp4() {
+    let rendered = render(Format::Flv, &[]);
+    assert_eq!(&rendered.main[..3], b"FLV");
+    let path = write("flv", Format::Flv, &rendered);
+    let probe = ffprobe(&path);
+    assert_eq!(
+        (
+            probe.codec.as_str(),
+            probe.width,
+            probe.height,
+            probe.frames
+        ),
+        ("h264", 160, 90, FRAMES)
+    );
+    // FLV counts whole milliseconds.
+    assert!(
+        (probe.duration - SECONDS).abs() < 0.04,
+        "{}",
+        probe.duration
+    );
+    let mp4 = write("flv-mp4", Format::Mp4, &render(Format::Mp4, &[]));
+    assert!(
+        decode(&path) == decode(&mp4),
+        "flv and mp4 decode differently"
+    );
+    assert_eq!(key_frames(&path), segment_starts());
+}
+
+#[test]
+fn ffmpeg_formats_probe_as_the_movie_with_key_frames_at_segment_starts() {
+    let starts = segment_starts();
+    for (format, codec) in [
+        (Format::Webm, "vp9"),
+        (Format::Mpeg, "mpeg2video"),
+        (Format::Wmv, "wmv2"),
+        (Format::Mov, "prores"),
+    ] {
+        let rendered = render(format, &[]);
+        let path = write(&format!("ffmpeg-{format}"), format, &rendered);
+        let probe = ffprobe(&path);
+        assert_eq!(
+            (
+                probe.codec.as_str(),
+                probe.width,
+                probe.height,
+                probe.frames
+            ),
+            (codec, 160, 90, FRAMES),
+            "{format}"
+        );
+        // Ninety frames at the movie's rate, whatever the container; an MPEG program
+        // stream has no duration field (readers estimate one from sparse timestamps).
+        assert_eq!(probe.frame_rate, "30000/1001", "{format}");
+        if format != Format::Mpeg {
+            let frame_seconds = 1001.0 / 30000.0;
+            assert!(
+                (probe.duration - SECONDS).abs() <= frame_seconds + 0.001,
+                "{format}: duration {}",
+                probe.duration
+            );
+        }
+        let keys = key_frames(&path);
+        assert!(
+            starts.iter().all(|s| keys.contains(s)),
+            "{format}: key frames {keys:?}, segment starts {starts:?}"
+        );
+        let error = mean_error_against_drawn(&decode(&path));
+        assert!(
+            error < 6.0,
+            "{format}: mean error {error:.2} against the drawn frames"
+        );
+    }
+}
+
+#[test]
+fn ffmpeg_formats_without_ffmpeg_say_what_to_install() {
+    let error = render_with(Format::Webm, &[], &Encoders::default()).expect_err("no ffmpeg");
+    assert_eq!(error.kind(), ErrorKind::Unavailable);
+    assert!(
+        error.message().contains("apt-get install ffmpeg"),
+        "{error}"
+    );
+    // Everything else still works.
+    assert!(render_with(Format::Flv, &[], &Encoders::default()).is_ok());
+}
+
+#[test]
+fn an_encoder_that_dies_mid_stream_is_an_error_naming_format_and_segment() {
+    use std::os::unix::fs::PermissionsExt;
+
+    // Answers the version probe like FFmpeg, then takes about three frames and crashes.
+    let dir = std::env::temp_dir().join(format!("framecast-dying-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let program = dir.join("ffmpeg");
+    std::fs::write(
+        &program,
+        "#!/bin/sh\ncase \"$*\" in *-version*) echo 'ffmpeg version test'; exit 0;; esac\n\
+         head -c 70000 >/dev/null\necho 'encoder crashed' >&2\nexit 3\n",
+    )
+    .expect("script");
+    std::fs::set_permissions(&program, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let encoders = Encoders::locate(Some(&program));
+    assert!(encoders.ffmpeg.is_some());
+
+    let error = render_with(Format::Webm, &[], &encoders).expect_err("the encoder died");
+    let message = error.message();
+    assert!(message.starts_with("webm output: segment 0 "), "{message}");
+    assert!(message.contains("encoder crashed"), "{message}");
+    assert!(message.contains("exit status: 3"), "{message}");
 }

@@ -2,6 +2,7 @@
 //! stitched from them, the HLS playlists and DASH MPD that reference them, and FLV.
 
 pub mod dash;
+pub mod flv;
 pub mod fmp4;
 pub mod hls;
 mod isobmff;

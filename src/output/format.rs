@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use crate::encode::{StillFormat, StillOptions};
+use crate::encode::{FfmpegProfile, StillFormat, StillOptions};
 use crate::error::{Error, Result};
 
 /// Every output the server makes, named by its file extension.
@@ -21,7 +21,7 @@ pub enum Format {
     Webm,
     /// MPEG-2 video in an MPEG program stream (through FFmpeg).
     Mpeg,
-    /// Windows Media Video 2 in ASF (through FFmpeg).
+    /// Windows Media Video 8 (FFmpeg's `wmv2`) in ASF (through FFmpeg).
     Wmv,
     /// Apple ProRes 422 in QuickTime (through FFmpeg).
     Mov,
@@ -118,9 +118,15 @@ impl Format {
         }
     }
 
-    /// Whether the format is made by the system FFmpeg.
-    pub fn needs_ffmpeg(self) -> bool {
-        matches!(self, Self::Webm | Self::Mpeg | Self::Wmv | Self::Mov)
+    /// The FFmpeg codec and container of a format made by the system FFmpeg.
+    pub fn ffmpeg_profile(self) -> Option<FfmpegProfile> {
+        match self {
+            Self::Webm => Some(FfmpegProfile::Vp9Webm),
+            Self::Mpeg => Some(FfmpegProfile::Mpeg2Program),
+            Self::Wmv => Some(FfmpegProfile::Wmv2Asf),
+            Self::Mov => Some(FfmpegProfile::ProResMov),
+            _ => None,
+        }
     }
 }
 

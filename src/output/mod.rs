@@ -10,10 +10,13 @@ use std::io::Write;
 
 pub use format::{Format, OutputOptions, RESERVED_KEYS};
 
-use crate::container::{dash, fmp4, hls, mp4, StreamInfo};
+use crate::container::{dash, flv, fmp4, hls, mp4, StreamInfo};
 use crate::encode::gif::{GifPalette, GifWriter};
-use crate::encode::{encode_segment, encode_still, EncodedSegment, H264Settings, StillFormat};
-use crate::error::{Error, Result};
+use crate::encode::{
+    encode_segment, encode_still, rgba_to_i420, EncodedSegment, Encoders, Ffmpeg, FfmpegJob,
+    FfmpegProfile, H264Settings, RawVideo, StillFormat,
+};
+use crate::error::{Error, ErrorKind, Result};
 use crate::render::{render_span, Progress, Renderer};
 use crate::segment::{SegmentPlan, SegmentSettings};
 
@@ -81,6 +84,7 @@ pub fn render_output(
     renderer: &Renderer,
     format: Format,
     options: &OutputOptions,
+    encoders: &Encoders,
     pool: &rayon::ThreadPool,
     progress: &Progress,
 ) -> Result<Rendered> {
@@ -124,82 +128,164 @@ pub fn render_output(
     }
 
     let plan = SegmentPlan::new(timeline, SegmentSettings::default());
-    let settings = H264Settings::for_canvas(timeline.width, timeline.height);
-    match format {
-        Format::Mp4 | Format::M3u8 | Format::Mpd => {
-            let segments =
-                encode_segments(renderer, &plan, settings, pool, progress).map_err(context)?;
-            let (sps, pps) = (&segments[0].sps, &segments[0].pps);
-            let main = match format {
-                Format::Mp4 => {
-                    let pictures: Vec<&[_]> =
-                        segments.iter().map(|s| s.pictures.as_slice()).collect();
-                    let video = mp4::Mp4Video {
-                        width: timeline.width,
-                        height: timeline.height,
-                        fps: timeline.fps,
-                        sps,
-                        pps,
-                        segments: &pictures,
-                    };
-                    let mut out = Vec::new();
-                    mp4::write_progressive(&mut out, &video)
-                        .map_err(|e| context(Error::internal(e.to_string())))?;
-                    return Ok(Rendered {
-                        main: out,
-                        parts: Vec::new(),
-                        frames: frame_count,
-                    });
-                }
-                Format::M3u8 => {
-                    let stream = StreamInfo::new(timeline, &plan, sps, settings.bitrate_bps);
-                    hls::master_playlist(&stream, MEDIA_PLAYLIST)
-                }
-                _ => {
-                    let stream = StreamInfo::new(timeline, &plan, sps, settings.bitrate_bps);
-                    dash::static_mpd(&stream, INIT_SEGMENT, DASH_MEDIA_TEMPLATE)
-                }
-            };
-            let mut parts = Vec::new();
-            if format == Format::M3u8 {
-                let stream = StreamInfo::new(timeline, &plan, sps, settings.bitrate_bps);
-                parts.push(OutputFile {
-                    name: MEDIA_PLAYLIST.to_owned(),
-                    bytes: hls::media_playlist(
-                        &stream,
-                        INIT_SEGMENT,
-                        segments.len(),
-                        media_segment_name,
-                    )
-                    .into_bytes(),
-                });
-            }
-            parts.push(OutputFile {
-                name: INIT_SEGMENT.to_owned(),
-                bytes: fmp4::init_segment(timeline.width, timeline.height, timeline.fps, sps, pps),
-            });
-            for segment in &segments {
-                parts.push(OutputFile {
-                    name: media_segment_name(segment.index),
-                    bytes: fmp4::media_fragment(
-                        segment.index,
-                        segment.first_frame,
-                        timeline.fps,
-                        &segment.pictures,
-                    ),
-                });
-            }
-            Ok(Rendered {
-                main: main.into_bytes(),
-                parts,
-                frames: frame_count,
-            })
-        }
-        other => Err(Error::new(
-            crate::ErrorKind::Unavailable,
-            format!("{other} output is not available yet"),
-        )),
+    if let Some(profile) = format.ffmpeg_profile() {
+        let ffmpeg = encoders
+            .ffmpeg
+            .as_ref()
+            .ok_or_else(|| Ffmpeg::missing(format.extension()))?;
+        let main =
+            write_with_ffmpeg(renderer, &plan, ffmpeg, profile, pool, progress).map_err(context)?;
+        return Ok(Rendered {
+            main,
+            parts: Vec::new(),
+            frames: frame_count,
+        });
     }
+
+    let settings = H264Settings::for_canvas(timeline.width, timeline.height);
+    let segments = encode_segments(renderer, &plan, settings, pool, progress).map_err(context)?;
+    let (sps, pps) = (&segments[0].sps, &segments[0].pps);
+    let stream = StreamInfo::new(timeline, &plan, sps, settings.bitrate_bps);
+    let (main, parts) = match format {
+        Format::Mp4 => {
+            let pictures: Vec<&[_]> = segments.iter().map(|s| s.pictures.as_slice()).collect();
+            let video = mp4::Mp4Video {
+                width: timeline.width,
+                height: timeline.height,
+                fps: timeline.fps,
+                sps,
+                pps,
+                segments: &pictures,
+            };
+            let mut out = Vec::new();
+            mp4::write_progressive(&mut out, &video)
+                .map_err(|e| context(Error::internal(e.to_string())))?;
+            (out, Vec::new())
+        }
+        Format::Flv => (flv_file(&stream, &segments), Vec::new()),
+        Format::M3u8 => {
+            let mut parts = vec![OutputFile {
+                name: MEDIA_PLAYLIST.to_owned(),
+                bytes: hls::media_playlist(
+                    &stream,
+                    INIT_SEGMENT,
+                    segments.len(),
+                    media_segment_name,
+                )
+                .into_bytes(),
+            }];
+            parts.extend(cmaf_parts(&stream, &segments));
+            let master = hls::master_playlist(&stream, MEDIA_PLAYLIST);
+            (master.into_bytes(), parts)
+        }
+        Format::Mpd => {
+            let mpd = dash::static_mpd(&stream, INIT_SEGMENT, DASH_MEDIA_TEMPLATE);
+            (mpd.into_bytes(), cmaf_parts(&stream, &segments))
+        }
+        other => {
+            return Err(Error::internal(format!(
+                "{other} output has no H.264 container"
+            )))
+        }
+    };
+    Ok(Rendered {
+        main,
+        parts,
+        frames: frame_count,
+    })
+}
+
+/// The init segment and the media segments that HLS and DASH name.
+fn cmaf_parts(stream: &StreamInfo, segments: &[EncodedSegment]) -> Vec<OutputFile> {
+    let (sps, pps) = (&segments[0].sps, &segments[0].pps);
+    let mut parts = vec![OutputFile {
+        name: INIT_SEGMENT.to_owned(),
+        bytes: fmp4::init_segment(stream.width, stream.height, stream.fps, sps, pps),
+    }];
+    for segment in segments {
+        parts.push(OutputFile {
+            name: media_segment_name(segment.index),
+            bytes: fmp4::media_fragment(
+                segment.index,
+                segment.first_frame,
+                stream.fps,
+                &segment.pictures,
+            ),
+        });
+    }
+    parts
+}
+
+/// A whole FLV file: header, every segment's pictures, end of sequence.
+fn flv_file(stream: &StreamInfo, segments: &[EncodedSegment]) -> Vec<u8> {
+    let video = flv::FlvVideo {
+        width: stream.width,
+        height: stream.height,
+        fps: stream.fps,
+        frame_count: stream.frame_count(),
+        bitrate_bps: stream.bitrate_bps,
+    };
+    let mut out = flv::header(&video, &segments[0].sps, &segments[0].pps);
+    for segment in segments {
+        out.extend(flv::picture_tags(
+            segment.first_frame,
+            stream.fps,
+            &segment.pictures,
+        ));
+    }
+    out.extend(flv::end(stream.frame_count(), stream.fps));
+    out
+}
+
+/// Draws every frame and encodes the whole movie in one FFmpeg process, with a key frame
+/// at each segment start; returns the file's bytes. An encoder failure names the segment
+/// whose frames it was taking.
+pub fn write_with_ffmpeg(
+    renderer: &Renderer,
+    plan: &SegmentPlan,
+    ffmpeg: &Ffmpeg,
+    profile: FfmpegProfile,
+    pool: &rayon::ThreadPool,
+    progress: &Progress,
+) -> Result<Vec<u8>> {
+    let timeline = renderer.timeline();
+    let file = tempfile::Builder::new()
+        .prefix("framecast-")
+        .tempfile()
+        .map_err(|e| Error::new(ErrorKind::Io, format!("temporary file: {e}")))?;
+    let video = RawVideo {
+        width: timeline.width,
+        height: timeline.height,
+        fps: timeline.fps,
+    };
+    let key_frames: Vec<u64> = plan.segments.iter().map(|s| s.frames.start).collect();
+    let bitrate_bps = H264Settings::for_canvas(timeline.width, timeline.height).bitrate_bps;
+    let mut job = FfmpegJob::spawn(
+        ffmpeg,
+        profile,
+        video,
+        &key_frames,
+        bitrate_bps,
+        file.path(),
+    )?;
+    let in_segment = |frame_index: u64, e: Error| match plan.segment_of(frame_index) {
+        Some(segment) => e.context(format!(
+            "segment {} (frames {:?})",
+            segment.index, segment.frames
+        )),
+        None => e,
+    };
+
+    render_span(renderer, 0..timeline.frame_count, pool, |index, frame| {
+        let yuv = rgba_to_i420(frame.rgba(), frame.width(), frame.height());
+        job.write_frame(&yuv).map_err(|e| in_segment(index, e))?;
+        progress.add(1);
+        Ok(())
+    })?;
+    let last = job.frames_in().saturating_sub(1);
+    job.finish().map_err(|e| in_segment(last, e))?;
+    std::fs::read(file.path())
+        .map_err(|e| Error::new(ErrorKind::Io, format!("reading the encoded file: {e}")))
 }
 
 /// Writes a ZIP archive of stills, `from` to `to`, entry by entry as frames finish, to any

@@ -1,0 +1,374 @@
+//! Formats that no crate encodes well (VP9 in WebM, MPEG-2 in a program stream, Windows
+//! Media in ASF, ProRes in QuickTime) go through the system FFmpeg as a child process, one
+//! per output: a codec crash cannot take the server down, the build links no system
+//! library, and no GPL code is linked.
+//!
+//! ```text
+//! frames (I420) ──stdin pipe──▶ ffmpeg -f rawvideo ... <codec> <muxer> FILE
+//!                               stderr ──▶ kept (last few KiB) for the error message
+//! ```
+//!
+//! The pipe gives backpressure: a write blocks while the encoder is busy. Arguments come
+//! only from the profile and the frame geometry, never from params, and no shell runs. The
+//! child is killed if the job is dropped before [`FfmpegJob::finish`].
+//!
+//! Outputs are bit-exact (`+bitexact`, no metadata, a fixed thread count), so the same
+//! frames give the same bytes on every run and machine with the same FFmpeg build.
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::thread::JoinHandle;
+
+use super::yuv::I420;
+use crate::error::{Error, ErrorKind, Result};
+use crate::movie::FrameRate;
+
+/// How much of the child's standard error an error message keeps (its end).
+const STDERR_KEEP_BYTES: usize = 4096;
+/// Encoder threads, fixed so that output bytes do not depend on the machine's cores.
+const ENCODER_THREADS: &str = "2";
+
+/// The FFmpeg program, found and asked for its version at start.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ffmpeg {
+    program: PathBuf,
+    version: String,
+}
+
+impl Ffmpeg {
+    /// Finds `program` (default: `ffmpeg` on the PATH) and reads its version line; `None`
+    /// when it does not run.
+    pub fn locate(program: Option<&Path>) -> Option<Self> {
+        let program = program.map_or_else(|| PathBuf::from("ffmpeg"), Path::to_path_buf);
+        let output = Command::new(&program)
+            .args(["-hide_banner", "-version"])
+            .stdin(Stdio::null())
+            .stderr(Stdio::null())
+            .output()
+            .ok()
+            .filter(|o| o.status.success())?;
+        let version = String::from_utf8_lossy(&output.stdout)
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .to_owned();
+        Some(Self { program, version })
+    }
+
+    /// The first line of `ffmpeg -version`; part of the cache key of its outputs.
+    pub fn version(&self) -> &str {
+        &self.version
+    }
+
+    /// The error for a format that needs FFmpeg on a machine without it.
+    pub fn missing(what: &str) -> Error {
+        Error::new(
+            ErrorKind::Unavailable,
+            format!(
+                "{what} output needs FFmpeg, which is not installed on this server: install it \
+                 (Debian and Ubuntu: apt-get install ffmpeg) or set ffmpeg_path in the \
+                 configuration"
+            ),
+        )
+    }
+}
+
+/// The codec and container of an FFmpeg output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FfmpegProfile {
+    /// VP9 (libvpx, real-time speed 6) in WebM.
+    Vp9Webm,
+    /// MPEG-2 video with closed GOPs of at most 15 frames in an MPEG program stream.
+    Mpeg2Program,
+    /// Windows Media Video 8 (`wmv2`) in ASF.
+    Wmv2Asf,
+    /// Apple ProRes 422 (10-bit 4:2:2) in QuickTime, index first.
+    ProResMov,
+}
+
+impl FfmpegProfile {
+    /// The encoder's name in FFmpeg, for messages and cache keys.
+    pub fn encoder(self) -> &'static str {
+        match self {
+            Self::Vp9Webm => "libvpx-vp9",
+            Self::Mpeg2Program => "mpeg2video",
+            Self::Wmv2Asf => "wmv2",
+            Self::ProResMov => "prores",
+        }
+    }
+
+    /// Whether key frames can be placed at will (ProRes is all key frames).
+    fn places_key_frames(self) -> bool {
+        !matches!(self, Self::ProResMov)
+    }
+
+    /// MPEG-2 allows only the frame rates of its `frame_rate_code` table (ISO/IEC
+    /// 13818-2, 6.3.3).
+    pub fn check_rate(self, fps: FrameRate) -> Result<()> {
+        const MPEG2_RATES: [(u32, u32); 8] = [
+            (24000, 1001),
+            (24, 1),
+            (25, 1),
+            (30000, 1001),
+            (30, 1),
+            (50, 1),
+            (60000, 1001),
+            (60, 1),
+        ];
+        let allowed = |&(num, den): &(u32, u32)| {
+            u64::from(num) * u64::from(fps.den) == u64::from(fps.num) * u64::from(den)
+        };
+        if self == Self::Mpeg2Program && !MPEG2_RATES.iter().any(allowed) {
+            return Err(Error::invalid_param(format!(
+                "mpeg: MPEG-2 allows the frame rates 24000/1001, 24, 25, 30000/1001, 30, 50, \
+                 60000/1001 and 60; this movie runs at {fps}"
+            )));
+        }
+        Ok(())
+    }
+
+    fn codec_args(self, bitrate_bps: u32) -> Vec<String> {
+        let rate = bitrate_bps.to_string();
+        let list: &[&str] = match self {
+            Self::Vp9Webm => &[
+                "-c:v",
+                "libvpx-vp9",
+                "-deadline",
+                "realtime",
+                "-cpu-used",
+                "6",
+                "-row-mt",
+                "1",
+                "-tile-columns",
+                "2",
+                "-b:v",
+                &rate,
+                "-f",
+                "webm",
+            ],
+            Self::Mpeg2Program => &[
+                "-c:v",
+                "mpeg2video",
+                "-flags:v",
+                "+cgop+bitexact",
+                // Closed GOPs need scene-change key frames off; segments place them.
+                "-sc_threshold",
+                "1000000000",
+                "-g",
+                "15",
+                "-bf",
+                "2",
+                "-b:v",
+                &rate,
+                "-f",
+                "mpeg",
+            ],
+            Self::Wmv2Asf => &["-c:v", "wmv2", "-b:v", &rate, "-f", "asf"],
+            Self::ProResMov => &[
+                "-c:v",
+                "prores",
+                "-profile:v",
+                "2",
+                "-pix_fmt",
+                "yuv422p10le",
+                "-vendor",
+                "apl0",
+                "-movflags",
+                "+faststart",
+                "-f",
+                "mov",
+            ],
+        };
+        list.iter().map(|s| (*s).to_owned()).collect()
+    }
+}
+
+/// The geometry of the frames a job takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RawVideo {
+    pub width: u32,
+    pub height: u32,
+    pub fps: FrameRate,
+}
+
+/// One running FFmpeg encode: frames go in through [`FfmpegJob::write_frame`], the file
+/// is complete once [`FfmpegJob::finish`] returns.
+#[derive(Debug)]
+pub struct FfmpegJob {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    stderr: Option<JoinHandle<Vec<u8>>>,
+    profile: FfmpegProfile,
+    frames_in: u64,
+    finished: bool,
+}
+
+impl FfmpegJob {
+    /// Starts FFmpeg writing `output`, with a key frame at each of `key_frames` (frame
+    /// indices, such as segment starts).
+    pub fn spawn(
+        ffmpeg: &Ffmpeg,
+        profile: FfmpegProfile,
+        video: RawVideo,
+        key_frames: &[u64],
+        bitrate_bps: u32,
+        output: &Path,
+    ) -> Result<Self> {
+        profile.check_rate(video.fps)?;
+        let mut command = Command::new(&ffmpeg.program);
+        command
+            .args(["-hide_banner", "-nostdin", "-loglevel", "error"])
+            .args(["-f", "rawvideo", "-pix_fmt", "yuv420p"])
+            .args(["-video_size", &format!("{}x{}", video.width, video.height)])
+            .args([
+                "-framerate",
+                &format!("{}/{}", video.fps.num, video.fps.den),
+            ])
+            .args(["-i", "pipe:0", "-an", "-map_metadata", "-1"])
+            .args(["-fflags", "+bitexact", "-flags:v", "+bitexact"])
+            .args(["-threads", ENCODER_THREADS])
+            .args(["-colorspace", "bt709", "-color_primaries", "bt709"])
+            .args(["-color_trc", "bt709", "-color_range", "tv"]);
+        if profile.places_key_frames() && !key_frames.is_empty() {
+            command.args(["-force_key_frames", &key_frame_expression(key_frames)]);
+        }
+        command
+            .args(profile.codec_args(bitrate_bps))
+            .arg("-y")
+            .arg(output)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        let mut child = command.spawn().map_err(|e| {
+            Error::internal(format!(
+                "cannot start {} for {}: {e}",
+                ffmpeg.program.display(),
+                profile.encoder()
+            ))
+        })?;
+        let stdin = child.stdin.take();
+        let stderr = child.stderr.take().map(|mut pipe| {
+            std::thread::spawn(move || {
+                let mut kept = Vec::new();
+                let mut chunk = [0u8; 1024];
+                while let Ok(read @ 1..) = pipe.read(&mut chunk) {
+                    kept.extend_from_slice(&chunk[..read]);
+                    let excess = kept.len().saturating_sub(STDERR_KEEP_BYTES);
+                    kept.drain(..excess);
+                }
+                kept
+            })
+        });
+        Ok(Self {
+            child,
+            stdin,
+            stderr,
+            profile,
+            frames_in: 0,
+            finished: false,
+        })
+    }
+
+    /// Frames written so far.
+    pub fn frames_in(&self) -> u64 {
+        self.frames_in
+    }
+
+    /// Sends the next frame; blocks while the encoder is behind.
+    pub fn write_frame(&mut self, frame: &I420) -> Result<()> {
+        let Some(stdin) = self.stdin.as_mut() else {
+            return Err(Error::internal("ffmpeg job written after its end"));
+        };
+        let written = stdin
+            .write_all(&frame.y)
+            .and_then(|()| stdin.write_all(&frame.u))
+            .and_then(|()| stdin.write_all(&frame.v));
+        if let Err(e) = written {
+            // The encoder went away: its exit status and message say why.
+            return Err(self.failure(&format!("stopped taking frames ({e})")));
+        }
+        self.frames_in += 1;
+        Ok(())
+    }
+
+    /// Closes the input and waits for the encoder to write the end of the file.
+    pub fn finish(mut self) -> Result<()> {
+        drop(self.stdin.take());
+        let status = self
+            .child
+            .wait()
+            .map_err(|e| Error::internal(format!("waiting for {}: {e}", self.profile.encoder())))?;
+        self.finished = true;
+        if status.success() {
+            return Ok(());
+        }
+        Err(self.failure(&format!("exited with {status}")))
+    }
+
+    /// An error that says what the encoder did and the end of what it printed.
+    fn failure(&mut self, what: &str) -> Error {
+        drop(self.stdin.take());
+        let status = self.child.wait().ok();
+        self.finished = true;
+        let printed = self
+            .stderr
+            .take()
+            .and_then(|thread| thread.join().ok())
+            .map(|bytes| String::from_utf8_lossy(&bytes).trim().to_owned())
+            .unwrap_or_default();
+        let status = status.map_or_else(String::new, |s| format!(", {s}"));
+        Error::internal(format!(
+            "ffmpeg ({}) {what} after {} frames{status}: {}",
+            self.profile.encoder(),
+            self.frames_in,
+            if printed.is_empty() {
+                "it printed nothing"
+            } else {
+                &printed
+            }
+        ))
+    }
+}
+
+impl Drop for FfmpegJob {
+    fn drop(&mut self) {
+        if !self.finished {
+            // Cancelled or failed before the end: the partial file is worthless.
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// A `-force_key_frames` expression that is true exactly at `key_frames`: frame numbers
+/// rather than times, so that no rounding can move a key frame by one.
+fn key_frame_expression(key_frames: &[u64]) -> String {
+    let terms: Vec<String> = key_frames.iter().map(|f| format!("eq(n,{f})")).collect();
+    format!("expr:{}", terms.join("+"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_frames_are_named_by_frame_number() {
+        assert_eq!(
+            key_frame_expression(&[0, 30, 90]),
+            "expr:eq(n,0)+eq(n,30)+eq(n,90)"
+        );
+    }
+
+    #[test]
+    fn mpeg2_refuses_rates_outside_its_table() {
+        let ok = FrameRate::new(30000, 1001).expect("rate");
+        let odd = FrameRate::new(12, 1).expect("rate");
+        assert!(FfmpegProfile::Mpeg2Program.check_rate(ok).is_ok());
+        let error = FfmpegProfile::Mpeg2Program
+            .check_rate(odd)
+            .expect_err("12 fps");
+        assert!(error.message().contains("this movie runs at 12"), "{error}");
+        assert!(FfmpegProfile::Vp9Webm.check_rate(odd).is_ok());
+    }
+}
