@@ -1,0 +1,162 @@
+//! The demo movie through `framecast render` to every extension of the Render API, each
+//! read back by an independent reader: ffprobe for video, m3u8-rs for playlists, the
+//! `image` and `zip` crates for stills and sequences.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::repo_path;
+
+/// The demo: 1280x720, 30 fps, 300 frames.
+const FRAMES: u64 = 300;
+
+fn out_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("framecast-demo-{}-{name}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir
+}
+
+/// Renders the demo with `name=Alex` to `out`; returns the summary line.
+fn render_demo(out: &Path, options: &[&str]) -> String {
+    let output = Command::new(env!("CARGO_BIN_EXE_framecast"))
+        .args(["render", "fixtures/projects/demo", "welcome-video"])
+        .args(["-p", "name=Alex", "-o"])
+        .arg(out)
+        .args(options)
+        .current_dir(repo_path("."))
+        .output()
+        .expect("run framecast");
+    assert!(
+        output.status.success(),
+        "{}: {}",
+        out.display(),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).expect("utf-8")
+}
+
+fn ffprobe(path: &Path) -> serde_json::Value {
+    let output = Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-count_frames",
+            "-show_streams",
+            "-show_format",
+        ])
+        .args(["-of", "json"])
+        .arg(path)
+        .output()
+        .expect("ffprobe runs (scripts/test installs ffmpeg)");
+    assert!(
+        output.status.success(),
+        "ffprobe {}: {}",
+        path.display(),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).expect("json")
+}
+
+fn number(value: &serde_json::Value) -> f64 {
+    value
+        .as_str()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_default()
+}
+
+#[test]
+fn every_video_extension_probes_as_the_demo() {
+    let dir = out_dir("video");
+    for (extension, codec) in [
+        ("mp4", "h264"),
+        ("flv", "h264"),
+        ("webm", "vp9"),
+        ("mpeg", "mpeg2video"),
+        ("wmv", "wmv2"),
+        ("mov", "prores"),
+        ("gif", "gif"),
+    ] {
+        let path = dir.join(format!("demo.{extension}"));
+        let summary = render_demo(&path, &[]);
+        assert!(
+            summary.contains(&format!("{FRAMES} frames")) && summary.contains("x real time"),
+            "{summary}"
+        );
+        let probe = ffprobe(&path);
+        let stream = &probe["streams"][0];
+        assert_eq!(stream["codec_name"], codec, "{extension}");
+        assert_eq!(
+            (stream["width"].as_u64(), stream["height"].as_u64()),
+            (Some(1280), Some(720)),
+            "{extension}"
+        );
+        assert_eq!(
+            number(&stream["nb_read_frames"]) as u64,
+            FRAMES,
+            "{extension}"
+        );
+        // An MPEG program stream has no duration field; readers estimate one.
+        if extension != "mpeg" {
+            let seconds = number(&probe["format"]["duration"]);
+            assert!((seconds - 10.0).abs() < 0.034, "{extension}: {seconds} s");
+        }
+    }
+}
+
+#[test]
+fn hls_and_dash_name_segments_that_probe() {
+    let dir = out_dir("streams");
+    let master_path = dir.join("demo.m3u8");
+    render_demo(&master_path, &[]);
+    let master = std::fs::read(&master_path).expect("master");
+    let Ok(m3u8_rs::Playlist::MasterPlaylist(master)) = m3u8_rs::parse_playlist_res(&master) else {
+        panic!("demo.m3u8 is not a master playlist");
+    };
+    let media = std::fs::read(dir.join(&master.variants[0].uri)).expect("media playlist");
+    let Ok(m3u8_rs::Playlist::MediaPlaylist(media)) = m3u8_rs::parse_playlist_res(&media) else {
+        panic!("the variant is not a media playlist");
+    };
+    let init_uri = &media.segments[0].map.as_ref().expect("EXT-X-MAP").uri;
+    let init = std::fs::read(dir.join(init_uri)).expect("init segment");
+    let mut frames = 0;
+    for segment in &media.segments {
+        let bytes = std::fs::read(dir.join(&segment.uri)).expect("segment");
+        let alone = dir.join(format!("alone-{}.mp4", segment.uri));
+        std::fs::write(&alone, [init.as_slice(), &bytes].concat()).expect("write");
+        let counted = number(&ffprobe(&alone)["streams"][0]["nb_read_frames"]) as u64;
+        assert_eq!(
+            counted,
+            (f64::from(segment.duration) * 30.0).round() as u64,
+            "{}",
+            segment.uri
+        );
+        frames += counted;
+    }
+    assert_eq!(frames, FRAMES);
+
+    let mpd = dir.join("demo.mpd");
+    render_demo(&mpd, &[]);
+    let stream = &ffprobe(&mpd)["streams"][0];
+    assert_eq!(number(&stream["nb_read_frames"]) as u64, FRAMES);
+}
+
+#[test]
+fn stills_and_sequences_hold_demo_frames() {
+    let dir = out_dir("stills");
+    for extension in ["jpg", "png", "tif"] {
+        let path = dir.join(format!("demo.{extension}"));
+        render_demo(&path, &["--frame", "200"]);
+        let still = image::open(&path).expect("still decodes");
+        assert_eq!((still.width(), still.height()), (1280, 720), "{extension}");
+    }
+
+    let path = dir.join("demo.zip");
+    render_demo(&path, &["-O", "format=jpg", "-O", "from=10", "-O", "to=19"]);
+    let mut archive =
+        zip::ZipArchive::new(std::fs::File::open(&path).expect("zip")).expect("archive");
+    assert_eq!(archive.len(), 10);
+    let first = archive.by_index(0).expect("entry").name().to_owned();
+    assert_eq!(first, "frame-00010.jpg");
+}
