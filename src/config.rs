@@ -6,6 +6,7 @@ use std::path::Path;
 use serde::Deserialize;
 
 use crate::assets::{AllowRule, AssetSettings};
+use crate::encode::H264Encoder;
 use crate::error::{Error, ErrorKind, Result};
 
 /// The settings file.
@@ -26,6 +27,9 @@ pub struct Settings {
     /// on the PATH).
     #[serde(default)]
     pub ffmpeg_path: Option<std::path::PathBuf>,
+    /// The H.264 encoder: `openh264` (bundled, the default) or `x264` (through FFmpeg).
+    #[serde(default)]
+    pub h264_encoder: H264Encoder,
 }
 
 impl Settings {

@@ -9,7 +9,7 @@ use clap::{Parser, Subcommand};
 use framecast::assets::AssetLoader;
 use framecast::config::Settings;
 use framecast::container::fmp4;
-use framecast::encode::{Encoders, H264Settings};
+use framecast::encode::Encoders;
 use framecast::movie::{self, Params};
 use framecast::output::{encode_segments, render_output, Format, OutputOptions};
 use framecast::project::Project;
@@ -158,7 +158,7 @@ fn run(cli: Cli) -> Result<()> {
         } => {
             let loader = AssetLoader::new(assets)?;
             let ffmpeg = cli.ffmpeg.as_deref().or(settings.ffmpeg_path.as_deref());
-            let encoders = Encoders::locate(ffmpeg);
+            let encoders = Encoders::locate(ffmpeg).with_h264(settings.h264_encoder)?;
             render(&loader, &encoders, &project, &movie, &args)
         }
     }
@@ -228,7 +228,7 @@ fn render(
     let (frames, bytes) = with_progress_bar(&progress, || match format {
         None => write_frame_folder(&renderer, &pool, output, &progress),
         Some(Format::Mp4) if args.fragmented => {
-            write_fragmented_mp4(&renderer, &pool, output, &progress)
+            write_fragmented_mp4(&renderer, encoders, &pool, output, &progress)
         }
         Some(format) => {
             let rendered = render_output(&renderer, format, &options, encoders, &pool, &progress)?;
@@ -318,14 +318,15 @@ fn write_frame_folder(
 /// A fragmented MP4: the init segment, then one fragment per segment, as `get` streams it.
 fn write_fragmented_mp4(
     renderer: &Renderer,
+    encoders: &Encoders,
     pool: &rayon::ThreadPool,
     output: &Path,
     progress: &Progress,
 ) -> Result<(u64, u64)> {
     let timeline = renderer.timeline();
     let plan = SegmentPlan::new(timeline, SegmentSettings::default());
-    let settings = H264Settings::for_canvas(timeline.width, timeline.height);
-    let segments = encode_segments(renderer, &plan, settings, pool, progress)?;
+    let settings = encoders.h264_settings(timeline.width, timeline.height);
+    let segments = encode_segments(renderer, &plan, settings, encoders, pool, progress)?;
     let (sps, pps) = (&segments[0].sps, &segments[0].pps);
     let mut file = fmp4::init_segment(timeline.width, timeline.height, timeline.fps, sps, pps);
     for segment in &segments {

@@ -9,7 +9,7 @@ use std::process::Command;
 
 use common::{parse_movie, renderer};
 use framecast::container::fmp4;
-use framecast::encode::{encode_segment, EncodedSegment, H264Settings};
+use framecast::encode::{encode_segment, EncodedSegment, H264Encoder, H264Settings};
 use framecast::movie::Params;
 use framecast::render::{Progress, Renderer};
 use framecast::segment::{SegmentPlan, SegmentSettings};
@@ -30,7 +30,7 @@ const MOVIE: &str = r##"{
 fn encode(renderer: &Renderer) -> (Vec<u8>, Vec<Vec<u8>>) {
     let timeline = renderer.timeline();
     let plan = SegmentPlan::new(timeline, SegmentSettings::default());
-    let settings = H264Settings::for_canvas(timeline.width, timeline.height);
+    let settings = H264Settings::for_canvas(H264Encoder::OpenH264, timeline.width, timeline.height);
     let segments: Vec<EncodedSegment> = plan
         .segments
         .iter()

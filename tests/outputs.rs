@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use common::{parse_movie, renderer};
-use framecast::encode::Encoders;
+use framecast::encode::{Encoders, H264Encoder};
 use framecast::movie::Params;
 use framecast::output::{render_output, Format, OutputOptions, Rendered};
 use framecast::render::{Progress, Renderer};
@@ -516,13 +516,14 @@ fn ffmpeg_formats_without_ffmpeg_say_what_to_install() {
 fn an_encoder_that_dies_mid_stream_is_an_error_naming_format_and_segment() {
     use std::os::unix::fs::PermissionsExt;
 
-    // Answers the version probe like FFmpeg, then takes about three frames and crashes.
+    // Answers the version and encoder probes like FFmpeg, then takes about three frames and crashes.
     let dir = std::env::temp_dir().join(format!("framecast-dying-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("dir");
     let program = dir.join("ffmpeg");
     std::fs::write(
         &program,
-        "#!/bin/sh\ncase \"$*\" in *-version*) echo 'ffmpeg version test'; exit 0;; esac\n\
+        "#!/bin/sh\ncase \"$*\" in *-version*) echo 'ffmpeg version test'; exit 0;;\n\
+         *-encoders*) printf ' ------\\n V..... libvpx-vp9 VP9\\n'; exit 0;; esac\n\
          head -c 70000 >/dev/null\necho 'encoder crashed' >&2\nexit 3\n",
     )
     .expect("script");
@@ -535,4 +536,57 @@ fn an_encoder_that_dies_mid_stream_is_an_error_naming_format_and_segment() {
     assert!(message.starts_with("webm output: segment 0 "), "{message}");
     assert!(message.contains("encoder crashed"), "{message}");
     assert!(message.contains("exit status: 3"), "{message}");
+}
+
+#[test]
+fn x264_is_the_high_profile_choice_where_ffmpeg_has_it() {
+    let x264 = Encoders::locate(None)
+        .with_h264(H264Encoder::X264)
+        .expect("scripts/test installs an FFmpeg with libx264");
+    let rendered = render_with(Format::Mp4, &[], &x264).expect("x264 mp4");
+    let path = write("x264", Format::Mp4, &rendered);
+    assert_movie_probe(&ffprobe(&path), "x264 mp4");
+    let profile = Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-show_entries",
+            "stream=profile",
+            "-of",
+            "csv=p=0",
+        ])
+        .arg(&path)
+        .output()
+        .expect("ffprobe");
+    assert_eq!(String::from_utf8_lossy(&profile.stdout).trim(), "High");
+    assert_eq!(key_frames(&path), segment_starts());
+
+    // Closer to the drawn frames than the bundled encoder at the same bitrate.
+    let bundled = write("x264-openh264", Format::Mp4, &render(Format::Mp4, &[]));
+    let (better, baseline) = (
+        mean_error_against_drawn(&decode(&path)),
+        mean_error_against_drawn(&decode(&bundled)),
+    );
+    assert!(
+        better < baseline,
+        "x264 {better:.2}, openh264 {baseline:.2}"
+    );
+
+    // Its segments, cut from one stream, play as HLS and repeat byte for byte.
+    let hls = render_with(Format::M3u8, &[], &x264).expect("x264 hls");
+    let hls_path = write("x264-hls", Format::M3u8, &hls);
+    assert!(
+        decode(&hls_path) == decode(&path),
+        "hls and mp4 decode differently"
+    );
+    assert!(render_with(Format::Mp4, &[], &x264).expect("again") == rendered);
+}
+
+#[test]
+fn x264_without_ffmpeg_is_refused_at_start() {
+    let error = Encoders::default()
+        .with_h264(H264Encoder::X264)
+        .expect_err("no ffmpeg");
+    assert_eq!(error.kind(), ErrorKind::Unavailable);
+    assert!(error.message().contains("x264"), "{error}");
 }

@@ -34,26 +34,59 @@ const ENCODER_THREADS: &str = "2";
 pub struct Ffmpeg {
     program: PathBuf,
     version: String,
+    /// The encoders it lists (`ffmpeg -encoders`).
+    encoders: Vec<String>,
 }
 
 impl Ffmpeg {
-    /// Finds `program` (default: `ffmpeg` on the PATH) and reads its version line; `None`
-    /// when it does not run.
+    /// Finds `program` (default: `ffmpeg` on the PATH) and reads its version line and
+    /// encoders; `None` when it does not run.
     pub fn locate(program: Option<&Path>) -> Option<Self> {
         let program = program.map_or_else(|| PathBuf::from("ffmpeg"), Path::to_path_buf);
-        let output = Command::new(&program)
-            .args(["-hide_banner", "-version"])
-            .stdin(Stdio::null())
-            .stderr(Stdio::null())
-            .output()
-            .ok()
-            .filter(|o| o.status.success())?;
-        let version = String::from_utf8_lossy(&output.stdout)
+        let ask = |what: &str| {
+            Command::new(&program)
+                .args(["-hide_banner", what])
+                .stdin(Stdio::null())
+                .stderr(Stdio::null())
+                .output()
+                .ok()
+                .filter(|o| o.status.success())
+                .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        };
+        let version = ask("-version")?
             .lines()
             .next()
             .unwrap_or_default()
             .to_owned();
-        Some(Self { program, version })
+        // Lines such as ` V....D libvpx-vp9  libvpx VP9 (codec vp9)`, after a legend.
+        let encoders = ask("-encoders")
+            .unwrap_or_default()
+            .lines()
+            .skip_while(|line| !line.trim_start().starts_with("------"))
+            .filter_map(|line| line.split_whitespace().nth(1).map(str::to_owned))
+            .collect();
+        Some(Self {
+            program,
+            version,
+            encoders,
+        })
+    }
+
+    /// Whether this FFmpeg has `profile`'s encoder; an error that names it if not.
+    pub fn check_encoder(&self, profile: FfmpegProfile) -> Result<()> {
+        let name = profile.encoder();
+        if self.encoders.iter().any(|e| e == name) {
+            return Ok(());
+        }
+        Err(Error::new(
+            ErrorKind::Unavailable,
+            format!(
+                "{} ({}) has no {name} encoder: install an FFmpeg built with it (Debian's \
+                 ffmpeg package has it)",
+                self.program.display(),
+                self.version
+            ),
+        ))
     }
 
     /// The first line of `ffmpeg -version`; part of the cache key of its outputs.
@@ -85,6 +118,10 @@ pub enum FfmpegProfile {
     Wmv2Asf,
     /// Apple ProRes 422 (10-bit 4:2:2) in QuickTime, index first.
     ProResMov,
+    /// H.264 High profile from x264 as an Annex B elementary stream, without B-frames
+    /// (pictures in presentation order, as the project's containers expect), an access
+    /// unit delimiter before every picture, and IDR pictures only where asked.
+    X264AnnexB,
 }
 
 impl FfmpegProfile {
@@ -95,6 +132,7 @@ impl FfmpegProfile {
             Self::Mpeg2Program => "mpeg2video",
             Self::Wmv2Asf => "wmv2",
             Self::ProResMov => "prores",
+            Self::X264AnnexB => "libx264",
         }
     }
 
@@ -165,6 +203,20 @@ impl FfmpegProfile {
                 "mpeg",
             ],
             Self::Wmv2Asf => &["-c:v", "wmv2", "-b:v", &rate, "-f", "asf"],
+            Self::X264AnnexB => &[
+                "-c:v",
+                "libx264",
+                "-preset",
+                "veryfast",
+                "-b:v",
+                &rate,
+                "-forced-idr",
+                "1",
+                "-x264-params",
+                "bframes=0:scenecut=0:open-gop=0:aud=1:keyint=infinite",
+                "-f",
+                "h264",
+            ],
             Self::ProResMov => &[
                 "-c:v",
                 "prores",
@@ -192,12 +244,22 @@ pub struct RawVideo {
     pub fps: FrameRate,
 }
 
-/// One running FFmpeg encode: frames go in through [`FfmpegJob::write_frame`], the file
+/// Where a job's encoded bytes go.
+#[derive(Debug, Clone, Copy)]
+pub enum FfmpegOutput<'a> {
+    /// A file that FFmpeg may seek in (for indexes written at the end).
+    File(&'a Path),
+    /// Standard output, collected and handed back by [`FfmpegJob::finish`].
+    Collected,
+}
+
+/// One running FFmpeg encode: frames go in through [`FfmpegJob::write_frame`], the output
 /// is complete once [`FfmpegJob::finish`] returns.
 #[derive(Debug)]
 pub struct FfmpegJob {
     child: Child,
     stdin: Option<ChildStdin>,
+    stdout: Option<JoinHandle<std::io::Result<Vec<u8>>>>,
     stderr: Option<JoinHandle<Vec<u8>>>,
     profile: FfmpegProfile,
     frames_in: u64,
@@ -213,9 +275,10 @@ impl FfmpegJob {
         video: RawVideo,
         key_frames: &[u64],
         bitrate_bps: u32,
-        output: &Path,
+        output: FfmpegOutput<'_>,
     ) -> Result<Self> {
         profile.check_rate(video.fps)?;
+        ffmpeg.check_encoder(profile)?;
         let mut command = Command::new(&ffmpeg.program);
         command
             .args(["-hide_banner", "-nostdin", "-loglevel", "error"])
@@ -233,13 +296,12 @@ impl FfmpegJob {
         if profile.places_key_frames() && !key_frames.is_empty() {
             command.args(["-force_key_frames", &key_frame_expression(key_frames)]);
         }
-        command
-            .args(profile.codec_args(bitrate_bps))
-            .arg("-y")
-            .arg(output)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
+        command.args(profile.codec_args(bitrate_bps));
+        match output {
+            FfmpegOutput::File(path) => command.arg("-y").arg(path).stdout(Stdio::null()),
+            FfmpegOutput::Collected => command.arg("pipe:1").stdout(Stdio::piped()),
+        };
+        command.stdin(Stdio::piped()).stderr(Stdio::piped());
         let mut child = command.spawn().map_err(|e| {
             Error::internal(format!(
                 "cannot start {} for {}: {e}",
@@ -248,6 +310,13 @@ impl FfmpegJob {
             ))
         })?;
         let stdin = child.stdin.take();
+        // Read on threads of their own, so that a full pipe never stalls the encoder.
+        let stdout = child.stdout.take().map(|mut pipe| {
+            std::thread::spawn(move || {
+                let mut bytes = Vec::new();
+                pipe.read_to_end(&mut bytes).map(|_| bytes)
+            })
+        });
         let stderr = child.stderr.take().map(|mut pipe| {
             std::thread::spawn(move || {
                 let mut kept = Vec::new();
@@ -263,6 +332,7 @@ impl FfmpegJob {
         Ok(Self {
             child,
             stdin,
+            stdout,
             stderr,
             profile,
             frames_in: 0,
@@ -292,18 +362,24 @@ impl FfmpegJob {
         Ok(())
     }
 
-    /// Closes the input and waits for the encoder to write the end of the file.
-    pub fn finish(mut self) -> Result<()> {
+    /// Closes the input and waits for the encoder to write the end of its output; returns
+    /// the collected standard output (empty when the output is a file).
+    pub fn finish(mut self) -> Result<Vec<u8>> {
         drop(self.stdin.take());
         let status = self
             .child
             .wait()
             .map_err(|e| Error::internal(format!("waiting for {}: {e}", self.profile.encoder())))?;
         self.finished = true;
-        if status.success() {
-            return Ok(());
+        if !status.success() {
+            return Err(self.failure(&format!("exited with {status}")));
         }
-        Err(self.failure(&format!("exited with {status}")))
+        match self.stdout.take().map(JoinHandle::join) {
+            None => Ok(Vec::new()),
+            Some(Ok(Ok(bytes))) => Ok(bytes),
+            Some(Ok(Err(e))) => Err(self.failure(&format!("output could not be read ({e})"))),
+            Some(Err(_)) => Err(self.failure("output reader panicked")),
+        }
     }
 
     /// An error that says what the encoder did and the end of what it printed.

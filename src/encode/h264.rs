@@ -17,25 +17,53 @@ use super::yuv::I420;
 use crate::error::{Error, Result};
 use crate::movie::FrameRate;
 
+/// Which encoder makes H.264.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum H264Encoder {
+    /// The bundled OpenH264: Constrained Baseline, every segment encoded on its own.
+    #[default]
+    OpenH264,
+    /// x264 through the system FFmpeg: High profile, better pictures for the bitrate.
+    X264,
+}
+
+impl H264Encoder {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::OpenH264 => "openh264",
+            Self::X264 => "x264",
+        }
+    }
+}
+
 /// Encoder settings; they are part of every segment's cache key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct H264Settings {
+    pub encoder: H264Encoder,
     pub bitrate_bps: u32,
 }
 
 impl H264Settings {
     /// 3 Mbit/s at 1280x720, scaled with the pixel count.
-    pub fn for_canvas(width: u32, height: u32) -> Self {
+    pub fn for_canvas(encoder: H264Encoder, width: u32, height: u32) -> Self {
         let pixels = u64::from(width) * u64::from(height);
         let bitrate = 3_000_000 * pixels / (1280 * 720);
         Self {
+            encoder,
             bitrate_bps: bitrate.clamp(200_000, 40_000_000) as u32,
         }
     }
 
-    /// The settings as a cache-key component.
-    pub fn cache_name(&self) -> String {
-        format!("h264-openh264-{}bps", self.bitrate_bps)
+    /// The settings as a cache-key component; `ffmpeg_version` names the build that runs
+    /// x264, whose bytes may change from one build to the next.
+    pub fn cache_name(&self, ffmpeg_version: Option<&str>) -> String {
+        match (self.encoder, ffmpeg_version) {
+            (H264Encoder::X264, Some(version)) => {
+                format!("h264-x264-{}bps-{version}", self.bitrate_bps)
+            }
+            (encoder, _) => format!("h264-{}-{}bps", encoder.name(), self.bitrate_bps),
+        }
     }
 }
 
@@ -168,8 +196,13 @@ mod tests {
     #[test]
     fn a_segment_starts_with_its_only_key_frame() {
         let fps = FrameRate::new(30, 1).expect("rate");
-        let mut encoder =
-            SegmentEncoder::new(64, 48, fps, H264Settings::for_canvas(64, 48)).expect("encoder");
+        let mut encoder = SegmentEncoder::new(
+            64,
+            48,
+            fps,
+            H264Settings::for_canvas(H264Encoder::OpenH264, 64, 48),
+        )
+        .expect("encoder");
         let pictures: Vec<_> = (0..10)
             .map(|i| encoder.encode(&frame(i * 20)).expect("picture"))
             .collect();
@@ -183,8 +216,13 @@ mod tests {
     fn same_frames_same_bytes() {
         let fps = FrameRate::new(25, 1).expect("rate");
         let encode = || {
-            let mut encoder = SegmentEncoder::new(64, 48, fps, H264Settings::for_canvas(64, 48))
-                .expect("encoder");
+            let mut encoder = SegmentEncoder::new(
+                64,
+                48,
+                fps,
+                H264Settings::for_canvas(H264Encoder::OpenH264, 64, 48),
+            )
+            .expect("encoder");
             (0..5)
                 .map(|i| encoder.encode(&frame(i * 40)).expect("picture"))
                 .collect::<Vec<_>>()

@@ -12,30 +12,42 @@ pub use format::{Format, OutputOptions, RESERVED_KEYS};
 
 use crate::container::{dash, flv, fmp4, hls, mp4, StreamInfo};
 use crate::encode::gif::{GifPalette, GifWriter};
+use crate::encode::x264::encode_segments_x264;
 use crate::encode::{
     encode_segment, encode_still, rgba_to_i420, EncodedSegment, Encoders, Ffmpeg, FfmpegJob,
-    FfmpegProfile, H264Settings, RawVideo, StillFormat,
+    FfmpegOutput, FfmpegProfile, H264Encoder, H264Settings, RawVideo, StillFormat,
 };
 use crate::error::{Error, ErrorKind, Result};
 use crate::render::{render_span, Progress, Renderer};
 use crate::segment::{SegmentPlan, SegmentSettings};
 
-/// Draws and encodes every segment of the plan, side by side on `pool`, in order.
+/// Draws and encodes every segment of the plan, in order: with the bundled encoder, side
+/// by side on `pool`; with x264, through one FFmpeg process.
 pub fn encode_segments(
     renderer: &Renderer,
     plan: &SegmentPlan,
     settings: H264Settings,
+    encoders: &Encoders,
     pool: &rayon::ThreadPool,
     progress: &Progress,
 ) -> Result<Vec<EncodedSegment>> {
     use rayon::prelude::*;
 
-    let segments: Vec<EncodedSegment> = pool.install(|| {
-        plan.segments
-            .par_iter()
-            .map(|segment| encode_segment(renderer, segment, settings, progress))
-            .collect::<Result<_>>()
-    })?;
+    let segments: Vec<EncodedSegment> = match settings.encoder {
+        H264Encoder::OpenH264 => pool.install(|| {
+            plan.segments
+                .par_iter()
+                .map(|segment| encode_segment(renderer, segment, settings, progress))
+                .collect::<Result<_>>()
+        })?,
+        H264Encoder::X264 => {
+            let ffmpeg = encoders
+                .ffmpeg
+                .as_ref()
+                .ok_or_else(|| Ffmpeg::missing("x264"))?;
+            encode_segments_x264(renderer, plan, settings, ffmpeg, pool, progress)?
+        }
+    };
     let first = segments
         .first()
         .ok_or_else(|| Error::invalid_param("the movie has no frames"))?;
@@ -142,8 +154,9 @@ pub fn render_output(
         });
     }
 
-    let settings = H264Settings::for_canvas(timeline.width, timeline.height);
-    let segments = encode_segments(renderer, &plan, settings, pool, progress).map_err(context)?;
+    let settings = encoders.h264_settings(timeline.width, timeline.height);
+    let segments =
+        encode_segments(renderer, &plan, settings, encoders, pool, progress).map_err(context)?;
     let (sps, pps) = (&segments[0].sps, &segments[0].pps);
     let stream = StreamInfo::new(timeline, &plan, sps, settings.bitrate_bps);
     let (main, parts) = match format {
@@ -259,14 +272,16 @@ pub fn write_with_ffmpeg(
         fps: timeline.fps,
     };
     let key_frames: Vec<u64> = plan.segments.iter().map(|s| s.frames.start).collect();
-    let bitrate_bps = H264Settings::for_canvas(timeline.width, timeline.height).bitrate_bps;
+    // The same bitrate as H.264 at this size; ProRes ignores it.
+    let bitrate_bps =
+        H264Settings::for_canvas(H264Encoder::OpenH264, video.width, video.height).bitrate_bps;
     let mut job = FfmpegJob::spawn(
         ffmpeg,
         profile,
         video,
         &key_frames,
         bitrate_bps,
-        file.path(),
+        FfmpegOutput::File(file.path()),
     )?;
     let in_segment = |frame_index: u64, e: Error| match plan.segment_of(frame_index) {
         Some(segment) => e.context(format!(
