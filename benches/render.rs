@@ -2,53 +2,11 @@
 //! another) and on all cores (a span on a pool the size of the machine). Each iteration
 //! draws every frame of the movie, so per-frame figures are the time divided by 300.
 
-use std::path::Path;
+mod common;
 
+use common::demo_renderer;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use framecast::assets::{AssetLoader, AssetSettings};
-use framecast::movie::{self, Params, Timeline};
-use framecast::render::{render_span, Renderer};
-
-/// The demo movie, scaled by `factor` (1.5 turns 720p into 1080p).
-fn demo_renderer(factor: f64) -> Renderer {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/projects/demo");
-    let text = std::fs::read_to_string(dir.join("welcome-video.json")).expect("demo movie");
-    let mut json: serde_json::Value = serde_json::from_str(&text).expect("json");
-    scale_geometry(&mut json, factor);
-    let movie = movie::parse(&json.to_string(), "welcome-video.json").expect("valid movie");
-    let params = Params::from_strings(&movie, [("name", "Alex")]).expect("params");
-    let timeline = Timeline::new(&movie, params);
-    let loader = AssetLoader::new(AssetSettings::default()).expect("loader");
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    let assets = runtime
-        .block_on(loader.load(&dir, &timeline))
-        .expect("assets");
-    Renderer::new(timeline, assets).expect("renderer")
-}
-
-/// Multiplies every pixel measure of a movie by `factor`.
-fn scale_geometry(value: &mut serde_json::Value, factor: f64) {
-    const PIXEL_KEYS: &[&str] = &["width", "height", "x", "y", "size", "radius", "blur"];
-    match value {
-        serde_json::Value::Object(map) => {
-            let is_animated_pixel = map.get("t").is_some();
-            for (key, child) in map.iter_mut() {
-                if PIXEL_KEYS.contains(&key.as_str()) && !is_animated_pixel {
-                    if let Some(n) = child.as_f64() {
-                        *child = serde_json::json!((n * factor).round() as i64);
-                        continue;
-                    }
-                }
-                scale_geometry(child, factor);
-            }
-        }
-        serde_json::Value::Array(items) => items.iter_mut().for_each(|v| scale_geometry(v, factor)),
-        _ => {}
-    }
-}
+use framecast::render::render_span;
 
 fn bench(c: &mut Criterion) {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());

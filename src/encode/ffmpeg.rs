@@ -447,4 +447,34 @@ mod tests {
         assert!(error.message().contains("this movie runs at 12"), "{error}");
         assert!(FfmpegProfile::Vp9Webm.check_rate(odd).is_ok());
     }
+
+    #[test]
+    fn a_dropped_job_kills_its_encoder() {
+        let ffmpeg = Ffmpeg::locate(None).expect("scripts/test installs ffmpeg");
+        let dir = std::env::temp_dir().join(format!("framecast-kill-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let video = RawVideo {
+            width: 64,
+            height: 48,
+            fps: FrameRate::new(30, 1).expect("rate"),
+        };
+        let output = dir.join("cancelled.webm");
+        let mut job = FfmpegJob::spawn(
+            &ffmpeg,
+            FfmpegProfile::Vp9Webm,
+            video,
+            &[0],
+            200_000,
+            FfmpegOutput::File(&output),
+        )
+        .expect("ffmpeg starts");
+        let frame = super::super::yuv::rgba_to_i420(&vec![90; 64 * 48 * 4], 64, 48);
+        for _ in 0..5 {
+            job.write_frame(&frame).expect("frame");
+        }
+        let process = std::path::PathBuf::from(format!("/proc/{}", job.child.id()));
+        assert!(process.exists());
+        drop(job);
+        assert!(!process.exists(), "the encoder outlived its job");
+    }
 }
