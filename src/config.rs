@@ -5,6 +5,7 @@ use std::path::Path;
 
 use serde::Deserialize;
 
+use crate::api::ServerSettings;
 use crate::assets::{AllowRule, AssetSettings};
 use crate::encode::H264Encoder;
 use crate::error::{Error, ErrorKind, Result};
@@ -30,6 +31,26 @@ pub struct Settings {
     /// The H.264 encoder: `openh264` (bundled, the default) or `x264` (through FFmpeg).
     #[serde(default)]
     pub h264_encoder: H264Encoder,
+    /// The server's section.
+    #[serde(default)]
+    pub server: ServerSection,
+}
+
+/// `[server]` in the settings file; every key is optional.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSection {
+    pub listen: Option<std::net::SocketAddr>,
+    pub projects: Option<std::path::PathBuf>,
+    pub data: Option<std::path::PathBuf>,
+    pub region: Option<String>,
+    pub public_url: Option<String>,
+    pub token_lifetime_seconds: Option<u64>,
+    pub max_body_bytes: Option<usize>,
+    pub max_uri_bytes: Option<usize>,
+    pub max_header_bytes: Option<usize>,
+    pub max_headers: Option<usize>,
+    pub header_read_timeout_seconds: Option<u64>,
 }
 
 impl Settings {
@@ -46,6 +67,43 @@ impl Settings {
                 format!("config file {}: {e}", path.display()),
             )
         })
+    }
+
+    /// The server settings these imply, before flags and environment variables.
+    pub fn server_settings(&self) -> Result<ServerSettings> {
+        let mut settings = ServerSettings::default();
+        let section = &self.server;
+        if let Some(listen) = section.listen {
+            settings.listen = listen;
+        }
+        if let Some(projects) = &section.projects {
+            settings.projects_dir.clone_from(projects);
+        }
+        if let Some(data) = &section.data {
+            settings.data_dir.clone_from(data);
+        }
+        if let Some(region) = &section.region {
+            settings.region.clone_from(region);
+        }
+        settings.public_url.clone_from(&section.public_url);
+        if let Some(seconds) = section.token_lifetime_seconds {
+            settings.token_lifetime = std::time::Duration::from_secs(seconds);
+        }
+        let limits = [
+            (section.max_body_bytes, &mut settings.max_body_bytes),
+            (section.max_uri_bytes, &mut settings.max_uri_bytes),
+            (section.max_header_bytes, &mut settings.max_header_bytes),
+            (section.max_headers, &mut settings.max_headers),
+        ];
+        for (value, slot) in limits {
+            if let Some(value) = value {
+                *slot = value;
+            }
+        }
+        if let Some(seconds) = section.header_read_timeout_seconds {
+            settings.header_read_timeout = std::time::Duration::from_secs(seconds.max(1));
+        }
+        Ok(settings)
     }
 
     /// The asset loader settings these imply, with `extra_hosts` from flags or environment.

@@ -1,4 +1,5 @@
-//! The `framecast` command line: check movies, render them, print the movie schema.
+//! The `framecast` command line: serve the Render API, check movies, render them, print
+//! the movie schema.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -6,6 +7,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use clap::{Parser, Subcommand};
+use framecast::api::App;
 use framecast::assets::AssetLoader;
 use framecast::config::Settings;
 use framecast::container::fmp4;
@@ -67,6 +69,29 @@ enum Command {
     },
     /// Prints the JSON Schema of movie files.
     Schema,
+    /// Serves the Render API over HTTP (flags override `FRAMECAST_*` variables, which
+    /// override the settings file).
+    Serve(ServeArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct ServeArgs {
+    /// The address to listen on [default: 127.0.0.1:8080].
+    #[arg(long, env = "FRAMECAST_LISTEN")]
+    listen: Option<std::net::SocketAddr>,
+    /// The folder of projects [default: fixtures/projects].
+    #[arg(long, env = "FRAMECAST_PROJECTS")]
+    projects: Option<PathBuf>,
+    /// The folder of tokens and finished outputs [default: ./data].
+    #[arg(long, env = "FRAMECAST_DATA")]
+    data: Option<PathBuf>,
+    /// The region named in tokens [default: local].
+    #[arg(long, env = "FRAMECAST_REGION")]
+    region: Option<String>,
+    /// The base of URLs in responses, such as https://render.example.com [default: the
+    /// listening address].
+    #[arg(long, env = "FRAMECAST_PUBLIC_URL")]
+    public_url: Option<String>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -151,6 +176,11 @@ fn run(cli: Cli) -> Result<()> {
                 timeline.duration_seconds()
             ))
         }
+        Command::Serve(args) => {
+            let ffmpeg = cli.ffmpeg.as_deref().or(settings.ffmpeg_path.as_deref());
+            let encoders = Encoders::locate(ffmpeg).with_h264(settings.h264_encoder)?;
+            serve(&settings, args, assets, encoders)
+        }
         Command::Render {
             project,
             movie,
@@ -161,6 +191,73 @@ fn run(cli: Cli) -> Result<()> {
             let encoders = Encoders::locate(ffmpeg).with_h264(settings.h264_encoder)?;
             render(&loader, &encoders, &project, &movie, &args)
         }
+    }
+}
+
+fn serve(
+    settings: &Settings,
+    args: ServeArgs,
+    assets: framecast::assets::AssetSettings,
+    encoders: Encoders,
+) -> Result<()> {
+    let mut server = settings.server_settings()?;
+    if let Some(listen) = args.listen {
+        server.listen = listen;
+    }
+    if let Some(projects) = args.projects {
+        server.projects_dir = projects;
+    }
+    if let Some(data) = args.data {
+        server.data_dir = data;
+    }
+    if let Some(region) = args.region {
+        server.region = region;
+    }
+    if args.public_url.is_some() {
+        server.public_url = args.public_url;
+    }
+    if encoders.ffmpeg.is_none() {
+        tracing::warn!(
+            "ffmpeg not found: webm, mpeg, wmv and mov answer 503 until it is installed"
+        );
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::new(framecast::ErrorKind::Internal, format!("runtime: {e}")))?;
+    runtime.block_on(async {
+        let loader = AssetLoader::new(assets)?;
+        let (app, listener) = App::start(server, loader, encoders).await?;
+        let base = app.base_url.clone();
+        write_stdout(&format!(
+            "framecast: serving the Render API on {base}/\n  \
+             the demo, personalised: {base}/v1/render/demo/welcome-video.mp4?name=Alex\n"
+        ))?;
+        app.serve(listener, shutdown_signal()).await
+    })
+}
+
+/// Resolves on SIGTERM or Ctrl-C.
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut terminate =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(signal) => signal,
+                Err(_) => {
+                    let _ = interrupt.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = interrupt => {}
+            _ = terminate.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = interrupt.await;
     }
 }
 
@@ -178,8 +275,10 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
 }
 
 fn write_stdout(text: &str) -> Result<()> {
-    std::io::stdout()
+    let mut stdout = std::io::stdout();
+    stdout
         .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
         .map_err(|e| Error::new(framecast::ErrorKind::Io, format!("stdout: {e}")))
 }
 

@@ -20,6 +20,41 @@ pub fn is_plain_name(name: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
 }
 
+/// A request's `movie`: one name for every extension, or a name per extension.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(untagged)]
+pub enum MovieChoice {
+    Name(String),
+    ByExtension(std::collections::BTreeMap<String, String>),
+}
+
+impl MovieChoice {
+    /// The movie for `extension`; a map without it is an error that lists what it has.
+    pub fn for_extension(&self, extension: &str) -> Result<&str> {
+        match self {
+            Self::Name(name) => Ok(name),
+            Self::ByExtension(map) => map.get(extension).map(String::as_str).ok_or_else(|| {
+                let mapped: Vec<&str> = map.keys().map(String::as_str).collect();
+                Error::invalid_param(format!(
+                    "movie: no movie is mapped to the extension {extension:?}; mapped: {}",
+                    mapped.join(", ")
+                ))
+            }),
+        }
+    }
+
+    pub fn to_json(&self) -> serde_json::Value {
+        match self {
+            Self::Name(name) => serde_json::Value::String(name.clone()),
+            Self::ByExtension(map) => serde_json::json!(map),
+        }
+    }
+
+    pub fn from_json(value: &serde_json::Value) -> Option<Self> {
+        serde_json::from_value(value.clone()).ok()
+    }
+}
+
 /// A project folder.
 #[derive(Debug, Clone)]
 pub struct Project {

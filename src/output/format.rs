@@ -140,7 +140,7 @@ impl fmt::Display for Format {
 pub const RESERVED_KEYS: [&str; 6] = ["frame", "q", "compression", "from", "to", "format"];
 
 /// The options of one output; each format reads the ones it has.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 pub struct OutputOptions {
     /// The frame of a still (default: the middle of the movie).
     pub frame: Option<u64>,
@@ -151,6 +151,9 @@ pub struct OutputOptions {
     /// The image format inside a ZIP archive (default PNG).
     pub sequence_format: Option<StillFormat>,
     pub still: StillOptions,
+    /// Where an HLS or DASH main file finds its parts, relative to itself: empty when they
+    /// lie beside it (files), `<id>/` over HTTP.
+    pub parts_prefix: String,
 }
 
 impl OutputOptions {

@@ -188,11 +188,17 @@ pub fn render_output(
                 .into_bytes(),
             }];
             parts.extend(cmaf_parts(&stream, &segments));
-            let master = hls::master_playlist(&stream, MEDIA_PLAYLIST);
+            let media_uri = format!("{}{MEDIA_PLAYLIST}", options.parts_prefix);
+            let master = hls::master_playlist(&stream, &media_uri);
             (master.into_bytes(), parts)
         }
         Format::Mpd => {
-            let mpd = dash::static_mpd(&stream, INIT_SEGMENT, DASH_MEDIA_TEMPLATE);
+            let prefix = &options.parts_prefix;
+            let mpd = dash::static_mpd(
+                &stream,
+                &format!("{prefix}{INIT_SEGMENT}"),
+                &format!("{prefix}{DASH_MEDIA_TEMPLATE}"),
+            );
             (mpd.into_bytes(), cmaf_parts(&stream, &segments))
         }
         other => {

@@ -1,0 +1,280 @@
+//! The JSON body of `POST /v2/render/{project}` and `POST /v2/token/{project}`, read and
+//! checked once. Fields the API does not know are ignored, so that clients written for a
+//! newer server keep working; every known field is checked, and an error names it.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+use super::error::ApiError;
+use crate::output::Format;
+use crate::project::MovieChoice;
+
+/// The most segments one request may render at once on this machine.
+pub const MAX_PARALLEL: u32 = 64;
+
+#[derive(Debug, Deserialize)]
+struct RawBody {
+    movie: Option<serde_json::Value>,
+    #[serde(default)]
+    params: Option<serde_json::Value>,
+    #[serde(default, rename = "async")]
+    run_async: Option<serde_json::Value>,
+    #[serde(default)]
+    parallel: Option<serde_json::Value>,
+    #[serde(default, alias = "routingKey")]
+    routingkey: Option<serde_json::Value>,
+    #[serde(default)]
+    format: Option<serde_json::Value>,
+    #[serde(default)]
+    upload: Option<serde_json::Value>,
+}
+
+/// A checked render or token request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RenderBody {
+    pub movie: MovieChoice,
+    pub params: serde_json::Map<String, serde_json::Value>,
+    pub run_async: bool,
+    /// Segments rendered at once, at most the machine's cores; `None`: all cores.
+    pub parallel: Option<u32>,
+    pub routing_key: String,
+    /// The extension of the returned `url`.
+    pub format: Format,
+    pub upload: Option<serde_json::Value>,
+}
+
+impl RenderBody {
+    /// Reads and checks a request body.
+    pub fn parse(bytes: &[u8]) -> Result<Self, ApiError> {
+        let raw: RawBody = serde_json::from_slice(bytes).map_err(|e| {
+            ApiError::bad_request(format!(
+                "request body: expected a JSON object with `movie` ({e})"
+            ))
+        })?;
+
+        let movie = match raw.movie {
+            None => return Err(ApiError::bad_request("movie: required, found nothing")),
+            Some(value) => movie_field(&value)?,
+        };
+        let params = match raw.params {
+            None | Some(serde_json::Value::Null) => serde_json::Map::new(),
+            Some(serde_json::Value::Object(map)) => map,
+            Some(other) => {
+                return Err(ApiError::bad_request(format!(
+                    "params: expected an object of variable values, found {}",
+                    kind(&other)
+                )))
+            }
+        };
+        let run_async = match raw.run_async {
+            None | Some(serde_json::Value::Null) => false,
+            Some(serde_json::Value::Bool(b)) => b,
+            Some(other) => {
+                return Err(ApiError::bad_request(format!(
+                    "async: expected true or false, found {}",
+                    kind(&other)
+                )))
+            }
+        };
+        let parallel = match raw.parallel {
+            None | Some(serde_json::Value::Null) => None,
+            Some(value) => value
+                .as_u64()
+                .filter(|n| (1..=u64::from(MAX_PARALLEL)).contains(n))
+                .map(|n| Some(n as u32))
+                .ok_or_else(|| {
+                    ApiError::bad_request(format!(
+                        "parallel: expected a whole number from 1 to {MAX_PARALLEL}, found {value}"
+                    ))
+                })?,
+        };
+        let routing_key = match raw.routingkey {
+            None | Some(serde_json::Value::Null) => "default".to_owned(),
+            Some(serde_json::Value::String(key))
+                if !key.is_empty()
+                    && key.len() <= 64
+                    && key
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')) =>
+            {
+                key
+            }
+            Some(other) => {
+                return Err(ApiError::bad_request(format!(
+                    "routingkey: expected up to 64 letters, digits, '-', '_' or '.', found {other}"
+                )))
+            }
+        };
+        let format = match raw.format {
+            None | Some(serde_json::Value::Null) => Format::Mp4,
+            Some(serde_json::Value::String(ext)) => Format::from_extension(&ext)
+                .map_err(|e| ApiError::bad_request(format!("format: {e}")))?,
+            Some(other) => {
+                return Err(ApiError::bad_request(format!(
+                    "format: expected an extension such as \"mp4\", found {}",
+                    kind(&other)
+                )))
+            }
+        };
+        if let MovieChoice::ByExtension(_) = &movie {
+            movie
+                .for_extension(format.extension())
+                .map_err(|e| ApiError::bad_request(format!("format {format}: {}", e.message())))?;
+        }
+        let upload = raw.upload.filter(|v| !v.is_null());
+        if let Some(upload) = &upload {
+            check_upload(upload)?;
+        }
+        Ok(Self {
+            movie,
+            params,
+            run_async,
+            parallel,
+            routing_key,
+            format,
+            upload,
+        })
+    }
+}
+
+fn movie_field(value: &serde_json::Value) -> Result<MovieChoice, ApiError> {
+    let plain = |name: &str| crate::project::is_plain_name(name);
+    match value {
+        serde_json::Value::String(name) if plain(name) => Ok(MovieChoice::Name(name.clone())),
+        serde_json::Value::Object(map) if !map.is_empty() => {
+            let mut by_extension = BTreeMap::new();
+            for (extension, name) in map {
+                let format = Format::from_extension(extension)
+                    .map_err(|e| ApiError::bad_request(format!("movie.{extension}: {e}")))?;
+                match name.as_str() {
+                    Some(name) if plain(name) => {
+                        by_extension.insert(format.extension().to_owned(), name.to_owned());
+                    }
+                    _ => {
+                        return Err(ApiError::bad_request(format!(
+                            "movie.{extension}: expected a movie name, found {name}"
+                        )))
+                    }
+                }
+            }
+            Ok(MovieChoice::ByExtension(by_extension))
+        }
+        other => Err(ApiError::bad_request(format!(
+            "movie: expected a movie name (letters, digits, '-', '_', '.') or an object \
+             mapping extensions to movie names, found {other}"
+        ))),
+    }
+}
+
+/// Checks the shape of `upload` (one task or a list): each task names an `extension` the
+/// API knows and a `destination` with a `type`. Uploads are carried out elsewhere.
+fn check_upload(upload: &serde_json::Value) -> Result<(), ApiError> {
+    let tasks: Vec<&serde_json::Value> = match upload {
+        serde_json::Value::Array(list) => list.iter().collect(),
+        task => vec![task],
+    };
+    for (index, task) in tasks.iter().enumerate() {
+        let at = if matches!(upload, serde_json::Value::Array(_)) {
+            format!("upload[{index}]")
+        } else {
+            "upload".to_owned()
+        };
+        let Some(task) = task.as_object() else {
+            return Err(ApiError::bad_request(format!(
+                "{at}: expected an object with `extension` and `destination`, found {}",
+                kind(task)
+            )));
+        };
+        match task.get("extension").and_then(|e| e.as_str()) {
+            Some(ext) => {
+                Format::from_extension(ext)
+                    .map_err(|e| ApiError::bad_request(format!("{at}.extension: {e}")))?;
+            }
+            None => {
+                return Err(ApiError::bad_request(format!(
+                    "{at}.extension: required, an output extension such as \"mp4\""
+                )))
+            }
+        }
+        let destination_type = task
+            .get("destination")
+            .and_then(|d| d.get("type"))
+            .and_then(|t| t.as_str());
+        match destination_type {
+            Some("s3" | "http") => {}
+            Some(other) => {
+                return Err(ApiError::bad_request(format!(
+                    "{at}.destination.type: expected \"s3\" or \"http\", found {other:?}"
+                )))
+            }
+            None => {
+                return Err(ApiError::bad_request(format!(
+                    "{at}.destination: required, an object with a `type` (\"s3\" or \"http\")"
+                )))
+            }
+        }
+    }
+    Ok(())
+}
+
+fn kind(value: &serde_json::Value) -> &'static str {
+    match value {
+        serde_json::Value::Null => "null",
+        serde_json::Value::Bool(_) => "a boolean",
+        serde_json::Value::Number(_) => "a number",
+        serde_json::Value::String(_) => "a string",
+        serde_json::Value::Array(_) => "an array",
+        serde_json::Value::Object(_) => "an object",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn error(body: &str) -> String {
+        RenderBody::parse(body.as_bytes())
+            .expect_err("invalid")
+            .message
+    }
+
+    #[test]
+    fn every_field_is_read() {
+        let body = RenderBody::parse(
+            br#"{"movie": {"mp4": "welcome-video", "gif": "short"}, "params": {"name": "Zoe"},
+                 "async": true, "parallel": 4, "routingKey": "eu", "format": "gif",
+                 "upload": {"extension": "mp4", "destination": {"type": "s3"}}, "extra": 1}"#,
+        )
+        .expect("valid");
+        assert!(body.run_async);
+        assert_eq!((body.parallel, body.routing_key.as_str()), (Some(4), "eu"));
+        assert_eq!(body.format, Format::Gif);
+        assert_eq!(body.movie.for_extension("gif").expect("mapped"), "short");
+        assert!(body.movie.for_extension("webm").is_err());
+        let plain = RenderBody::parse(br#"{"movie": "welcome-video"}"#).expect("valid");
+        assert_eq!((plain.parallel, plain.format), (None, Format::Mp4));
+    }
+
+    #[test]
+    fn each_bad_field_is_named() {
+        assert!(error("nope").starts_with("request body:"));
+        assert!(error("{}").starts_with("movie: required"));
+        assert!(error(r#"{"movie": "../x"}"#).starts_with("movie: expected a movie name"));
+        assert!(error(r#"{"movie": "m", "params": []}"#).starts_with("params: expected"));
+        assert!(error(r#"{"movie": "m", "async": "yes"}"#).starts_with("async:"));
+        assert!(error(r#"{"movie": "m", "parallel": 0}"#).starts_with("parallel:"));
+        assert!(error(r#"{"movie": "m", "parallel": 1000}"#).starts_with("parallel:"));
+        assert!(error(r#"{"movie": "m", "routingkey": "a b"}"#).starts_with("routingkey:"));
+        assert!(error(r#"{"movie": "m", "format": "avi"}"#).starts_with("format:"));
+        assert!(error(r#"{"movie": {"mp4": "m"}, "format": "gif"}"#).contains("mapped: mp4"));
+        assert!(error(
+            r#"{"movie": "m", "upload": [{"extension": "mp4", "destination": {"type": "ftp"}}]}"#
+        )
+        .starts_with("upload[0].destination.type: expected \"s3\" or \"http\""));
+        assert!(
+            error(r#"{"movie": "m", "upload": {"destination": {"type": "s3"}}}"#)
+                .starts_with("upload.extension: required")
+        );
+    }
+}

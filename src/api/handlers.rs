@@ -1,0 +1,401 @@
+//! The handlers behind each [`Route`]: v2 token creation, progress and deletion, the
+//! retrieval of a token's outputs and their parts, v1 direct rendering, and health.
+//!
+//! `get` and `play` answer with the finished output, as `render` does, until progressive
+//! and on-demand delivery exist; the bytes are the same either way.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Limited};
+use hyper::body::Incoming;
+use hyper::header::{self, HeaderValue};
+use hyper::{Method, Request, Response, StatusCode};
+
+use super::body::RenderBody;
+use super::error::ApiError;
+use super::route::{Mode, Route};
+use super::server::App;
+use super::token::Token;
+use crate::deliver::file::{respond, StoredFile};
+use crate::deliver::finished::{part_key, OutputRequest};
+use crate::deliver::{full, Body};
+use crate::error::Result;
+use crate::output::{Format, OutputOptions, RESERVED_KEYS};
+use crate::project::{MovieChoice, Project};
+use crate::store::{OutputRecord, RenderState, TokenRecord};
+
+type Answer = Result<Response<Body>, ApiError>;
+
+pub(super) fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+pub(super) async fn dispatch(app: &Arc<App>, route: Route, request: Request<Incoming>) -> Answer {
+    match route {
+        Route::Health => Ok(health(app)),
+        Route::CreateRender { project } => create(app, &project, request, true).await,
+        Route::CreateToken { project } => create(app, &project, request, false).await,
+        Route::Progress { token } => progress(app, &token),
+        Route::DeleteToken { token } => delete(app, &token),
+        Route::Output {
+            mode,
+            token,
+            extension,
+        } => output(app, mode, &token, &extension, &request).await,
+        Route::Part { id, name, .. } => part(app, &id, &name, &request),
+        Route::Direct {
+            mode,
+            project,
+            movie,
+            extension,
+        } => direct(app, mode, &project, &movie, &extension, &request).await,
+    }
+}
+
+fn json(status: StatusCode, value: &serde_json::Value) -> Response<Body> {
+    let mut response = Response::new(full(value.to_string()));
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+/// The request body, refused with 413 beyond the limit.
+async fn read_body(app: &App, request: Request<Incoming>) -> Result<Bytes, ApiError> {
+    let limit = app.settings.max_body_bytes;
+    let too_large = || {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body_too_large",
+            format!("the request body is larger than {limit} bytes"),
+        )
+    };
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Err(too_large());
+    }
+    match Limited::new(request.into_body(), limit).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(e)
+            if e.downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some() =>
+        {
+            Err(too_large())
+        }
+        Err(e) => Err(ApiError::bad_request(format!(
+            "the request body could not be read: {e}"
+        ))),
+    }
+}
+
+/// The URL of a token's output in `mode`.
+fn output_url(app: &App, mode: Mode, token: &str, format: Format) -> String {
+    format!("{}/v2/{}/{token}.{format}", app.base_url, mode.as_str())
+}
+
+async fn create(app: &Arc<App>, project: &str, request: Request<Incoming>, start: bool) -> Answer {
+    let bytes = read_body(app, request).await?;
+    let body = RenderBody::parse(&bytes)?;
+    let total_frames = app
+        .finished
+        .check(project, &body.movie, &body.params, body.format)?;
+    let token = Token::generate(&app.settings.region)?;
+    let now = unix_now();
+    let expires_at = now + app.settings.token_lifetime.as_secs() as i64;
+    let record = TokenRecord {
+        token: token.to_string(),
+        project: project.to_owned(),
+        movie: body.movie.to_json(),
+        params: serde_json::Value::Object(body.params.clone()),
+        format: body.format.extension().to_owned(),
+        routing_key: body.routing_key.clone(),
+        parallel: body.parallel.unwrap_or(0),
+        upload: body.upload.clone(),
+        created_at: now,
+        expires_at,
+        total_frames,
+        done_frames: 0,
+        state: RenderState::Pending,
+        error: None,
+    };
+    app.tokens.insert(&record)?;
+    tracing::info!(token = %token, project, format = %body.format, start, "token created");
+
+    if start {
+        let request = OutputRequest {
+            record,
+            token_id: token.id().to_owned(),
+            format: body.format,
+            options: options_for(body.format, token.id(), &OutputOptions::default()),
+        };
+        if body.run_async {
+            let finished = Arc::clone(&app.finished);
+            tokio::spawn(async move { finished.get(request).await });
+        } else {
+            app.finished.get(request).await?;
+        }
+    }
+    Ok(json(
+        StatusCode::OK,
+        &serde_json::json!({
+            "token": token.to_string(),
+            "url": output_url(app, Mode::Render, &token.to_string(), body.format),
+            "expires": expires_at,
+            "status": 200,
+        }),
+    ))
+}
+
+/// A token of this region from a path segment, and its record; 404 otherwise.
+fn find_token(app: &App, text: &str) -> Result<(Token, TokenRecord), ApiError> {
+    let Some(token) = Token::parse(text) else {
+        return Err(ApiError::not_found(format!("token {text:?} not found")));
+    };
+    if token.region() != app.settings.region {
+        return Err(ApiError::not_found(format!(
+            "token {token} belongs to region {:?}; this server is region {:?}",
+            token.region(),
+            app.settings.region
+        )));
+    }
+    match app.tokens.get(&token.to_string(), unix_now())? {
+        Some(record) => Ok((token, record)),
+        None => Err(ApiError::not_found(format!(
+            "token {token} not found (never made, deleted or expired)"
+        ))),
+    }
+}
+
+fn progress(app: &App, text: &str) -> Answer {
+    let (token, record) = find_token(app, text)?;
+    let total = record.total_frames;
+    let live = app.finished.progress(&record.token).map_or(0, |p| p.done());
+    let done = match record.state {
+        RenderState::Done => total,
+        _ => record.done_frames.max(live).min(total),
+    };
+    let mut body = serde_json::json!({
+        "token": token.to_string(),
+        "done": done,
+        "total": total,
+    });
+    if let (RenderState::Failed, Some(error)) = (record.state, &record.error) {
+        body["error"] = serde_json::Value::String(error.clone());
+    }
+    Ok(json(StatusCode::OK, &body))
+}
+
+/// Removes a token's record and files.
+pub(super) fn remove_token(app: &App, token: &str) -> Result<bool> {
+    let existed = app.tokens.delete(token)?;
+    if let Some(parsed) = Token::parse(token) {
+        app.finished.blobs().remove_token(parsed.id())?;
+    }
+    Ok(existed)
+}
+
+fn delete(app: &App, text: &str) -> Answer {
+    let (token, _) = find_token(app, text)?;
+    remove_token(app, &token.to_string())?;
+    tracing::info!(token = %token, "token deleted");
+    Ok(json(
+        StatusCode::OK,
+        &serde_json::json!({"token": token.to_string(), "deleted": true, "status": 200}),
+    ))
+}
+
+/// Output options from the query string's reserved keys; HLS and DASH parts are named
+/// under the token's id, so that playlists find them at `/v2/<mode>/<id>/<part>`.
+fn options_for(format: Format, token_id: &str, options: &OutputOptions) -> OutputOptions {
+    let mut options = options.clone();
+    if matches!(format, Format::M3u8 | Format::Mpd) {
+        options.parts_prefix = format!("{token_id}/");
+    }
+    options
+}
+
+fn query_pairs(request: &Request<Incoming>) -> Vec<(String, String)> {
+    let query = request.uri().query().unwrap_or_default();
+    url::form_urlencoded::parse(query.as_bytes())
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect()
+}
+
+fn reserved_options(pairs: &[(String, String)]) -> Result<OutputOptions, ApiError> {
+    let reserved = pairs
+        .iter()
+        .filter(|(k, _)| RESERVED_KEYS.contains(&k.as_str()))
+        .map(|(k, v)| (k.as_str(), v.as_str()));
+    Ok(OutputOptions::from_pairs(reserved)?)
+}
+
+async fn output(
+    app: &Arc<App>,
+    mode: Mode,
+    text: &str,
+    extension: &str,
+    request: &Request<Incoming>,
+) -> Answer {
+    let (token, record) = find_token(app, text)?;
+    let format = Format::from_extension(extension)?;
+    let options = reserved_options(&query_pairs(request))?;
+    let expires_at = record.expires_at;
+    let output_request = OutputRequest {
+        record,
+        token_id: token.id().to_owned(),
+        format,
+        options: options_for(format, token.id(), &options),
+    };
+    let output = app.finished.get(output_request).await?;
+    tracing::debug!(token = %token, mode = mode.as_str(), key = %output.key, "serving output");
+    serve_output(app, token.id(), &output, expires_at, request)
+}
+
+fn part(app: &App, id: &str, name: &str, request: &Request<Incoming>) -> Answer {
+    let Some(token) = Token::from_id(&app.settings.region, id) else {
+        return Err(ApiError::not_found(format!("no token has the id {id:?}")));
+    };
+    let (token, record) = find_token(app, &token.to_string())?;
+    let key = part_key(name);
+    match app.finished.stored(&record.token, token.id(), &key)? {
+        Some(output) => serve_output(app, token.id(), &output, record.expires_at, request),
+        None => Err(ApiError::not_found(format!(
+            "token {token} has no part {name:?}; parts exist once its playlist is rendered"
+        ))),
+    }
+}
+
+fn serve_output(
+    app: &App,
+    token_id: &str,
+    output: &OutputRecord,
+    expires_at: i64,
+    request: &Request<Incoming>,
+) -> Answer {
+    let seconds_left = (expires_at - unix_now()).max(0);
+    let file = StoredFile {
+        path: app.finished.path_of(token_id, output)?,
+        size_bytes: output.size_bytes,
+        etag: output.etag.clone(),
+        content_type: output.content_type.clone(),
+        cache_control: format!("public, max-age={seconds_left}, immutable"),
+    };
+    Ok(respond(
+        &file,
+        request.headers(),
+        request.method() == Method::HEAD,
+    ))
+}
+
+/// v1: renders from the path and query alone. Requests with the same project, movie,
+/// extension and params share one hidden token, so a repeated request is served from
+/// the store, byte for byte the same.
+async fn direct(
+    app: &Arc<App>,
+    mode: Mode,
+    project_name: &str,
+    movie_name: &str,
+    extension: &str,
+    request: &Request<Incoming>,
+) -> Answer {
+    let format = Format::from_extension(extension)?;
+    let pairs = query_pairs(request);
+    let options = reserved_options(&pairs)?;
+    let project = Project::find(&app.settings.projects_dir, project_name)?;
+    let movie = project.movie(movie_name)?;
+    let variable_pairs = pairs
+        .iter()
+        .filter(|(k, _)| !RESERVED_KEYS.contains(&k.as_str()))
+        .map(|(k, v)| (k.as_str(), v.as_str()));
+    let params = crate::movie::Params::from_strings(&movie, variable_pairs)?;
+    let typed: serde_json::Map<String, serde_json::Value> = params
+        .iter()
+        .map(|(name, value)| (name.to_owned(), value.to_json()))
+        .filter(|(_, value)| !value.is_null())
+        .collect();
+
+    let identity = serde_json::json!([project_name, movie_name, &typed]).to_string();
+    let digest = blake3::hash(identity.as_bytes());
+    let id: String = digest.as_bytes()[..16]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let token = Token::from_id(&app.settings.region, &id)
+        .ok_or_else(|| ApiError::bad_request("cannot derive a token for this request"))?;
+    let now = unix_now();
+    let record = match app.tokens.get(&token.to_string(), now)? {
+        Some(record) => record,
+        None => {
+            let choice = MovieChoice::Name(movie_name.to_owned());
+            let total_frames = app.finished.check(project_name, &choice, &typed, format)?;
+            let record = TokenRecord {
+                token: token.to_string(),
+                project: project_name.to_owned(),
+                movie: choice.to_json(),
+                params: serde_json::Value::Object(typed),
+                format: format.extension().to_owned(),
+                routing_key: "default".to_owned(),
+                parallel: 0,
+                upload: None,
+                created_at: now,
+                expires_at: now + app.settings.token_lifetime.as_secs() as i64,
+                total_frames,
+                done_frames: 0,
+                state: RenderState::Pending,
+                error: None,
+            };
+            // Two first requests at once: one insert wins, the other reads it back.
+            if app.tokens.insert(&record).is_err() {
+                app.tokens
+                    .get(&record.token, now)?
+                    .ok_or_else(|| ApiError::bad_request("the request's token vanished"))?
+            } else {
+                record
+            }
+        }
+    };
+    let expires_at = record.expires_at;
+    let output = app
+        .finished
+        .get(OutputRequest {
+            record,
+            token_id: token.id().to_owned(),
+            format,
+            options: options_for(format, token.id(), &options),
+        })
+        .await?;
+    tracing::debug!(token = %token, mode = mode.as_str(), "serving direct output");
+    serve_output(app, token.id(), &output, expires_at, request)
+}
+
+fn health(app: &App) -> Response<Body> {
+    let encoders = app.finished.encoders();
+    let formats: serde_json::Map<String, serde_json::Value> = Format::ALL
+        .iter()
+        .map(|f| {
+            let available = f.ffmpeg_profile().is_none_or(|_| encoders.ffmpeg.is_some());
+            (f.extension().to_owned(), available.into())
+        })
+        .collect();
+    json(
+        StatusCode::OK,
+        &serde_json::json!({
+            "status": "ok",
+            "region": app.settings.region,
+            "ffmpeg": encoders.ffmpeg.as_ref().map(|f| f.version()),
+            "h264_encoder": encoders.h264.name(),
+            "formats": formats,
+        }),
+    )
+}

@@ -1,0 +1,19 @@
+//! The Render API over HTTP/1.1 (hyper 1 on tokio): token-based v2, direct v1, and the
+//! retrieval of finished outputs. See `docs/api.md` for the contract as served here.
+//!
+//! ```text
+//! TCP ─▶ hyper (header, size and time limits) ─▶ handle(): span, route, CORS
+//!        ─▶ v2 / v1 handlers ─▶ deliver (finished outputs, byte ranges) ─▶ store
+//! ```
+
+mod body;
+mod error;
+mod handlers;
+mod route;
+mod server;
+pub mod token;
+
+pub use body::{RenderBody, MAX_PARALLEL};
+pub use error::ApiError;
+pub use route::{Mode, Route};
+pub use server::{App, ServerSettings};

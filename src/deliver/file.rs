@@ -1,0 +1,149 @@
+//! A stored file as an HTTP answer: 200, 206 or 416 by `Range` and `If-Range`, 304 by
+//! `If-None-Match`, HEAD without a body, and the body read from disk in chunks as the
+//! connection takes them (RFC 9110, sections 13 and 14).
+
+use std::path::PathBuf;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, StreamBody};
+use hyper::body::Frame;
+use hyper::header::{self, HeaderMap, HeaderValue};
+use hyper::{Response, StatusCode};
+use tokio::io::{AsyncReadExt, AsyncSeekExt};
+
+use super::range::{if_range_allows, none_match, parse_range, RangeAnswer};
+use super::Body;
+
+/// Bytes read from disk per body chunk.
+const CHUNK_BYTES: usize = 256 * 1024;
+
+/// A finished file and what its answers say about it.
+#[derive(Debug, Clone)]
+pub struct StoredFile {
+    pub path: PathBuf,
+    pub size_bytes: u64,
+    /// A strong tag, quoted: `"b3-..."`.
+    pub etag: String,
+    pub content_type: String,
+    pub cache_control: String,
+}
+
+fn header_str(headers: &HeaderMap, name: header::HeaderName) -> Option<&str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// The answer to a GET (or HEAD, with `head`) of `file` with the request's `headers`.
+pub fn respond(file: &StoredFile, headers: &HeaderMap, head: bool) -> Response<Body> {
+    let mut builder = Response::builder()
+        .header(header::CONTENT_TYPE, &file.content_type)
+        .header(header::ETAG, &file.etag)
+        .header(header::CACHE_CONTROL, &file.cache_control)
+        .header(header::ACCEPT_RANGES, "bytes");
+
+    if none_match(header_str(headers, header::IF_NONE_MATCH), &file.etag) {
+        return builder
+            .status(StatusCode::NOT_MODIFIED)
+            .body(super::empty())
+            .unwrap_or_else(|_| super::internal_error());
+    }
+
+    let range = if if_range_allows(header_str(headers, header::IF_RANGE), &file.etag) {
+        parse_range(header_str(headers, header::RANGE), file.size_bytes)
+    } else {
+        RangeAnswer::Full
+    };
+    let (status, span) = match range {
+        RangeAnswer::Full => (StatusCode::OK, 0..file.size_bytes),
+        RangeAnswer::Partial(span) => {
+            builder = builder.header(
+                header::CONTENT_RANGE,
+                format!("bytes {}-{}/{}", span.start, span.end - 1, file.size_bytes),
+            );
+            (StatusCode::PARTIAL_CONTENT, span)
+        }
+        RangeAnswer::Unsatisfiable => {
+            return builder
+                .status(StatusCode::RANGE_NOT_SATISFIABLE)
+                .header(
+                    header::CONTENT_RANGE,
+                    format!("bytes */{}", file.size_bytes),
+                )
+                .header(header::CONTENT_LENGTH, HeaderValue::from_static("0"))
+                .body(super::empty())
+                .unwrap_or_else(|_| super::internal_error());
+        }
+    };
+    let length = span.end - span.start;
+    builder = builder
+        .status(status)
+        .header(header::CONTENT_LENGTH, length);
+    let body = if head || length == 0 {
+        super::empty()
+    } else {
+        file_body(file.path.clone(), span.start, length)
+    };
+    builder
+        .body(body)
+        .unwrap_or_else(|_| super::internal_error())
+}
+
+/// `length` bytes of the file at `path` from `offset`, read chunk by chunk. A file that
+/// cannot be read, or is shorter than promised, ends the body with an error, so that the
+/// connection is cut rather than a short answer passing for a whole one.
+fn file_body(path: PathBuf, offset: u64, length: u64) -> Body {
+    struct Reading {
+        file: Option<tokio::fs::File>,
+        path: PathBuf,
+        offset: u64,
+        left: u64,
+    }
+    let start = Reading {
+        file: None,
+        path,
+        offset,
+        left: length,
+    };
+    let stream = futures::stream::unfold(start, |mut reading| async move {
+        if reading.left == 0 {
+            return None;
+        }
+        let chunk = async {
+            if reading.file.is_none() {
+                let mut file = tokio::fs::File::open(&reading.path).await?;
+                file.seek(std::io::SeekFrom::Start(reading.offset)).await?;
+                reading.file = Some(file);
+            }
+            let file = reading
+                .file
+                .as_mut()
+                .ok_or_else(|| std::io::Error::other("file handle missing after open"))?;
+            let want = reading.left.min(CHUNK_BYTES as u64) as usize;
+            let mut buffer = vec![0u8; want];
+            let read = file.read(&mut buffer).await?;
+            if read == 0 {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    format!(
+                        "{} ended {} bytes early",
+                        reading.path.display(),
+                        reading.left
+                    ),
+                ));
+            }
+            buffer.truncate(read);
+            Ok(buffer)
+        }
+        .await;
+        match chunk {
+            Ok(buffer) => {
+                reading.left -= buffer.len() as u64;
+                Some((Ok(Frame::data(Bytes::from(buffer))), reading))
+            }
+            Err(e) => {
+                reading.left = 0;
+                Some((Err(e), reading))
+            }
+        }
+    });
+    StreamBody::new(stream).boxed()
+}

@@ -1,0 +1,326 @@
+//! Finished outputs of tokens: looked up in the store, or rendered once and stored.
+//!
+//! ```text
+//! request (token, format, options) ──▶ stored? ──yes──▶ record
+//!                                        │no
+//!                                        ▼
+//!              in flight? ──yes──▶ wait on the same render (single flight)
+//!                 │no
+//!                 ▼
+//!   bind movie + params ─▶ load assets ─▶ render_output (blocking pool)
+//!   ─▶ blobs (temp file + rename) ─▶ output records ─▶ token state
+//! ```
+//!
+//! Renders run as tasks of their own: a client that goes away does not cancel a render
+//! that its token will be asked for again. Progress of a token's default output is kept
+//! live in memory and written to the store when the render ends.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use futures::future::{BoxFuture, FutureExt, Shared};
+
+use super::content_etag;
+use crate::assets::AssetLoader;
+use crate::encode::Encoders;
+use crate::error::{Error, Result};
+use crate::movie::Params;
+use crate::output::{render_output, Format, OutputOptions};
+use crate::project::{MovieChoice, Project};
+use crate::render::Progress;
+use crate::store::{BlobStore, OutputRecord, RenderState, TokenRecord, TokenStore};
+
+/// What a retrieval asks for.
+#[derive(Debug, Clone)]
+pub struct OutputRequest {
+    pub record: TokenRecord,
+    /// The token's id, which names its folder of outputs.
+    pub token_id: String,
+    pub format: Format,
+    pub options: OutputOptions,
+}
+
+impl OutputRequest {
+    /// The store key of this output: its extension and every option that shapes it.
+    pub fn key(&self) -> String {
+        let o = &self.options;
+        let mut key = self.format.extension().to_owned();
+        let numbers = [("frame", o.frame), ("from", o.from), ("to", o.to)];
+        for (name, value) in numbers {
+            if let Some(value) = value {
+                key.push_str(&format!(" {name}={value}"));
+            }
+        }
+        if let Some(format) = o.sequence_format {
+            key.push_str(&format!(" format={}", format.extension()));
+        }
+        key.push_str(&format!(
+            " q={} compression={}",
+            o.still.quality, o.still.compression
+        ));
+        key
+    }
+
+    /// Whether this is the output the token was made for (its `format`, no options), whose
+    /// progress `GET /v2/progress` reports.
+    fn is_default(&self) -> bool {
+        self.format.extension() == self.record.format && self.options == OutputOptions::default()
+    }
+}
+
+type SharedRender = Shared<BoxFuture<'static, Result<OutputRecord>>>;
+
+/// The finished-output service.
+pub struct Finished {
+    projects_dir: PathBuf,
+    loader: AssetLoader,
+    encoders: Encoders,
+    /// Pools of 1, 2, ... threads, up to the machine's cores: a render's `parallel`.
+    pools: Vec<Arc<rayon::ThreadPool>>,
+    tokens: Arc<TokenStore>,
+    blobs: BlobStore,
+    in_flight: Mutex<HashMap<(String, String), SharedRender>>,
+    progress: Mutex<HashMap<String, Arc<Progress>>>,
+}
+
+impl std::fmt::Debug for Finished {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Finished")
+            .field("projects_dir", &self.projects_dir)
+            .field("pools", &self.pools.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The part of a stored output, such as an HLS segment, as a store key.
+pub fn part_key(name: &str) -> String {
+    format!("part/{name}")
+}
+
+impl Finished {
+    pub fn new(
+        projects_dir: PathBuf,
+        loader: AssetLoader,
+        encoders: Encoders,
+        tokens: Arc<TokenStore>,
+        blobs: BlobStore,
+    ) -> Result<Self> {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let pools = (1..=cores)
+            .map(|threads| {
+                rayon::ThreadPoolBuilder::new()
+                    .num_threads(threads)
+                    .thread_name(move |i| format!("render-{threads}-{i}"))
+                    .build()
+                    .map(Arc::new)
+                    .map_err(|e| Error::internal(format!("render pool: {e}")))
+            })
+            .collect::<Result<_>>()?;
+        Ok(Self {
+            projects_dir,
+            loader,
+            encoders,
+            pools,
+            tokens,
+            blobs,
+            in_flight: Mutex::new(HashMap::new()),
+            progress: Mutex::new(HashMap::new()),
+        })
+    }
+
+    pub fn encoders(&self) -> &Encoders {
+        &self.encoders
+    }
+
+    pub fn blobs(&self) -> &BlobStore {
+        &self.blobs
+    }
+
+    /// Live progress of a token's default output, while it renders.
+    pub fn progress(&self, token: &str) -> Option<Arc<Progress>> {
+        lock(&self.progress).get(token).cloned()
+    }
+
+    /// Checks a movie and params the way a render will, and counts the frames of the
+    /// token's default output.
+    pub fn check(
+        &self,
+        project: &str,
+        movie: &MovieChoice,
+        params: &serde_json::Map<String, serde_json::Value>,
+        format: Format,
+    ) -> Result<u64> {
+        let project = Project::find(&self.projects_dir, project)?;
+        let movie = project.movie(movie.for_extension(format.extension())?)?;
+        let params = Params::from_json(&movie, params)?;
+        let frames = crate::movie::Timeline::new(&movie, params).frame_count;
+        Ok(if format.still().is_some() { 1 } else { frames })
+    }
+
+    /// The stored output, rendering it first if needed.
+    pub async fn get(self: &Arc<Self>, request: OutputRequest) -> Result<OutputRecord> {
+        let key = request.key();
+        let token = request.record.token.clone();
+        if let Some(stored) = self.stored(&token, &request.token_id, &key)? {
+            return Ok(stored);
+        }
+        let shared = {
+            let mut in_flight = lock(&self.in_flight);
+            in_flight
+                .entry((token.clone(), key.clone()))
+                .or_insert_with(|| {
+                    let this = Arc::clone(self);
+                    let task = tokio::spawn(async move {
+                        let id = (request.record.token.clone(), request.key());
+                        let result = this.render_and_store(request).await;
+                        lock(&this.in_flight).remove(&id);
+                        result
+                    });
+                    task.map(|joined| {
+                        joined.unwrap_or_else(|e| Err(Error::internal(format!("render task: {e}"))))
+                    })
+                    .boxed()
+                    .shared()
+                })
+                .clone()
+        };
+        shared.await
+    }
+
+    /// The stored record of an output whose file is still on disk.
+    pub fn stored(&self, token: &str, token_id: &str, key: &str) -> Result<Option<OutputRecord>> {
+        let Some(record) = self.tokens.output(token, key)? else {
+            return Ok(None);
+        };
+        let on_disk = self.blobs.path(token_id, &record.file)?.is_file();
+        Ok(on_disk.then_some(record))
+    }
+
+    /// The path of a stored output's file.
+    pub fn path_of(&self, token_id: &str, output: &OutputRecord) -> Result<PathBuf> {
+        self.blobs.path(token_id, &output.file)
+    }
+
+    async fn render_and_store(&self, request: OutputRequest) -> Result<OutputRecord> {
+        let token = request.record.token.clone();
+        let is_default = request.is_default();
+        let progress = Arc::new(Progress::new(request.record.total_frames));
+        if is_default {
+            lock(&self.progress).insert(token.clone(), Arc::clone(&progress));
+            self.tokens
+                .set_state(&token, RenderState::Rendering, 0, None)?;
+        }
+        let result = self.render(&request, &progress).await;
+        if is_default {
+            lock(&self.progress).remove(&token);
+            let (state, error) = match &result {
+                Ok(_) => (RenderState::Done, None),
+                Err(e) => (RenderState::Failed, Some(e.message().to_owned())),
+            };
+            let done = match state {
+                RenderState::Done => request.record.total_frames,
+                _ => progress.done(),
+            };
+            self.tokens
+                .set_state(&token, state, done, error.as_deref())?;
+        }
+        if let Err(e) = &result {
+            tracing::warn!(token = %token, format = %request.format, error = %e, "render failed");
+        }
+        result
+    }
+
+    async fn render(
+        &self,
+        request: &OutputRequest,
+        progress: &Arc<Progress>,
+    ) -> Result<OutputRecord> {
+        let record = &request.record;
+        let project = Project::find(&self.projects_dir, &record.project)?;
+        let choice = MovieChoice::from_json(&record.movie)
+            .ok_or_else(|| Error::internal("stored token has an unreadable movie field"))?;
+        let movie = project.movie(choice.for_extension(request.format.extension())?)?;
+        let empty = serde_json::Map::new();
+        let params = Params::from_json(&movie, record.params.as_object().unwrap_or(&empty))?;
+        let renderer = project.renderer(&movie, params, &self.loader).await?;
+
+        let threads = match record.parallel {
+            0 => self.pools.len(),
+            n => (n as usize).clamp(1, self.pools.len()),
+        };
+        let pool = Arc::clone(&self.pools[threads - 1]);
+        let encoders = self.encoders.clone();
+        let (format, options) = (request.format, request.options.clone());
+        let progress = Arc::clone(progress);
+        let started = std::time::Instant::now();
+        let rendered = tokio::task::spawn_blocking(move || {
+            render_output(&renderer, format, &options, &encoders, &pool, &progress)
+        })
+        .await
+        .map_err(|e| Error::internal(format!("render thread: {e}")))??;
+        tracing::info!(
+            token = %record.token,
+            format = %format,
+            frames = rendered.frames,
+            seconds = started.elapsed().as_secs_f64(),
+            "rendered"
+        );
+
+        let id = &request.token_id;
+        for part in &rendered.parts {
+            let stored = self.store(id, &part.name, &part.bytes, content_type_of(&part.name))?;
+            self.tokens.put_output(
+                &record.token,
+                &OutputRecord {
+                    key: part_key(&part.name),
+                    ..stored
+                },
+            )?;
+        }
+        let key = request.key();
+        let file = format!(
+            "{}.{}",
+            &blake3::hash(key.as_bytes()).to_hex()[..16],
+            format.extension()
+        );
+        let stored = self.store(id, &file, &rendered.main, format.content_type())?;
+        let output = OutputRecord { key, ..stored };
+        self.tokens.put_output(&record.token, &output)?;
+        Ok(output)
+    }
+
+    fn store(
+        &self,
+        token_id: &str,
+        file: &str,
+        bytes: &[u8],
+        content_type: &str,
+    ) -> Result<OutputRecord> {
+        self.blobs.put(token_id, file, bytes)?;
+        Ok(OutputRecord {
+            key: String::new(),
+            file: file.to_owned(),
+            etag: content_etag(bytes),
+            size_bytes: bytes.len() as u64,
+            content_type: content_type.to_owned(),
+        })
+    }
+}
+
+/// The media type of a part by its name.
+fn content_type_of(name: &str) -> &'static str {
+    match name.rsplit_once('.').map(|(_, ext)| ext) {
+        Some("m3u8") => Format::M3u8.content_type(),
+        Some("m4s") => "video/iso.segment",
+        Some("mp4") => "video/mp4",
+        _ => "application/octet-stream",
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // The maps stay consistent under a panic: each change is one insert or remove.
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
