@@ -64,10 +64,12 @@ pub struct Project {
 impl Project {
     /// The project `id` under `projects_dir`.
     pub fn find(projects_dir: &Path, id: &str) -> Result<Self> {
-        if !is_plain_name(id) {
+        // The message names the project, never the server's folders.
+        let dir = projects_dir.join(id);
+        if !is_plain_name(id) || !dir.is_dir() {
             return Err(Error::not_found(format!("project {id:?} not found")));
         }
-        Self::open(&projects_dir.join(id))
+        Ok(Self { dir })
     }
 
     /// A project at a path given directly (the CLI).
@@ -95,9 +97,10 @@ impl Project {
         }
         let path = self.dir.join(format!("{name}.json"));
         if !path.is_file() {
+            let project = self.dir.file_name().map(|n| n.to_string_lossy());
             return Err(Error::not_found(format!(
-                "movie {name:?} not found in project {}",
-                self.dir.display()
+                "movie {name:?} not found in project {:?}",
+                project.unwrap_or_default()
             )));
         }
         movie::load_file(&path)

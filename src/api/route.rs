@@ -87,7 +87,8 @@ impl Route {
             ["v2", "progress", token] => Self::Progress {
                 token: (*token).to_owned(),
             },
-            ["v2", "render", project] if creates => Self::CreateRender {
+            // Without an extension, `/v2/render/x` can only be the POST endpoint.
+            ["v2", "render", project] if creates || !project.contains('.') => Self::CreateRender {
                 project: (*project).to_owned(),
             },
             ["v2", "token", project] if creates => Self::CreateToken {

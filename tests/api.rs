@@ -1,0 +1,699 @@
+//! The Render API over real HTTP: `framecast serve` started as a child process on port 0,
+//! a real client, and ffprobe on what comes back.
+
+use std::io::BufRead;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use reqwest::{Client, StatusCode};
+use serde_json::{json, Value};
+
+/// A 1-second 160x90 movie that reads `name`, and a shorter one for maps of movies.
+const SHORT: &str = r##"{
+    "canvas": {"width": 160, "height": 90, "fps": 30, "background": "#203040"},
+    "variables": {
+        "name": {"type": "text", "default": "friend", "max_length": 20},
+        "size": {"type": "number", "default": 20, "min": 8, "max": 40}
+    },
+    "scenes": [{"duration": 1, "layers": [
+        {"type": "shape", "shape": "ellipse", "x": 10, "y": 10, "width": 40, "height": 40, "fill": "#ffaa00",
+         "animate": {"x": [{"t": 0, "value": 0}, {"t": 1, "value": 110}]}},
+        {"type": "text", "text": "Hi {name}", "font": {"size": 20}, "x": 10, "y": 50}
+    ]}]
+}"##;
+const TINY: &str = r##"{
+    "canvas": {"width": 64, "height": 48, "fps": 10, "background": "#000000"},
+    "scenes": [{"duration": 0.5, "layers": [{"type": "solid", "color": "#3366ff"}]}]
+}"##;
+
+/// A server on its own data folder, killed when dropped.
+struct Server {
+    child: Child,
+    base: String,
+    data: PathBuf,
+    projects: PathBuf,
+}
+
+fn test_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("framecast-api-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("test dir");
+    dir
+}
+
+impl Server {
+    fn start(name: &str) -> Self {
+        let dir = test_dir(name);
+        let projects = dir.join("projects");
+        std::fs::create_dir_all(projects.join("test")).expect("project");
+        std::fs::write(projects.join("test/short.json"), SHORT).expect("movie");
+        std::fs::write(projects.join("test/tiny.json"), TINY).expect("movie");
+        Self::start_on(dir.join("data"), projects, &[])
+    }
+
+    fn start_on(data: PathBuf, projects: PathBuf, extra: &[&str]) -> Self {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_framecast"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--data"])
+            .arg(&data)
+            .arg("--projects")
+            .arg(&projects)
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("framecast serve starts");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut line = String::new();
+        std::io::BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("first line");
+        let base = line
+            .split_whitespace()
+            .find(|w| w.starts_with("http://"))
+            .unwrap_or_else(|| panic!("no URL in {line:?}"))
+            .trim_end_matches('/')
+            .to_owned();
+        Self {
+            child,
+            base,
+            data,
+            projects,
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// Stops with SIGTERM, as a service manager would, and waits.
+    fn stop(mut self) -> (PathBuf, PathBuf) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let _ = self.child.wait();
+        (self.data.clone(), self.projects.clone())
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn post(client: &Client, url: &str, body: Value) -> (StatusCode, Value) {
+    let response = client
+        .post(url)
+        .header("content-type", "application/json")
+        .body(body.to_string())
+        .send()
+        .await
+        .expect("request");
+    read_json(response).await
+}
+
+async fn get_json(client: &Client, url: &str) -> (StatusCode, Value) {
+    read_json(client.get(url).send().await.expect("request")).await
+}
+
+async fn read_json(response: reqwest::Response) -> (StatusCode, Value) {
+    let status = response.status();
+    let bytes = response.bytes().await.expect("body");
+    let value = serde_json::from_slice(&bytes)
+        .unwrap_or_else(|_| panic!("not JSON: {}", String::from_utf8_lossy(&bytes)));
+    (status, value)
+}
+
+fn ffprobe(target: &str) -> Value {
+    let output = Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-count_frames",
+            "-show_streams",
+            "-show_format",
+        ])
+        .args(["-of", "json"])
+        .arg(target)
+        .output()
+        .expect("ffprobe runs");
+    assert!(
+        output.status.success(),
+        "ffprobe {target}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).expect("json")
+}
+
+fn frames_of(probe: &Value) -> u64 {
+    probe["streams"][0]["nb_read_frames"]
+        .as_str()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_default()
+}
+
+fn save(dir: &Path, name: &str, bytes: &[u8]) -> String {
+    let path = dir.join(name);
+    std::fs::write(&path, bytes).expect("write");
+    path.to_string_lossy().into_owned()
+}
+
+/// Sends `request` as it stands and reads until the server closes or goes quiet.
+fn raw_request(base: &str, request: &str) -> String {
+    use std::io::{Read, Write};
+    let address = base.trim_start_matches("http://");
+    let mut stream = std::net::TcpStream::connect(address).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    stream.write_all(request.as_bytes()).expect("write");
+    let mut answer = Vec::new();
+    let mut chunk = [0u8; 4096];
+    while let Ok(read @ 1..) = stream.read(&mut chunk) {
+        answer.extend_from_slice(&chunk[..read]);
+        if answer.windows(4).any(|w| w == b"\r\n\r\n") && answer.ends_with(b"}") {
+            break;
+        }
+    }
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+fn assert_error(status: StatusCode, body: &Value, expected: StatusCode, message: &str) {
+    assert_eq!(status, expected, "{body}");
+    assert_eq!(body["status"], expected.as_u16(), "{body}");
+    assert!(body["error"].is_string(), "{body}");
+    let text = body["message"].as_str().unwrap_or_default();
+    assert!(text.contains(message), "expected {message:?} in {text:?}");
+}
+
+#[tokio::test]
+async fn sync_render_answers_a_url_that_serves_ranges_and_validators() {
+    let server = Server::start("sync");
+    let client = Client::new();
+    let (status, body) = post(
+        &client,
+        &server.url("/v2/render/test"),
+        json!({"movie": "short", "params": {"name": "Zoë"}}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let token = body["token"].as_str().expect("token");
+    assert!(
+        token.starts_with("v2:local:") && token.len() == 41,
+        "{token}"
+    );
+    assert_eq!(body["status"], 200);
+    assert!(body["expires"].as_i64().expect("expires") > 1_700_000_000);
+    let url = body["url"].as_str().expect("url");
+    assert_eq!(url, server.url(&format!("/v2/render/{token}.mp4")));
+
+    let response = client.get(url).send().await.expect("get");
+    assert_eq!(response.status(), StatusCode::OK);
+    let headers = response.headers().clone();
+    assert_eq!(headers["content-type"], "video/mp4");
+    assert_eq!(headers["accept-ranges"], "bytes");
+    assert_eq!(headers["access-control-allow-origin"], "*");
+    assert!(headers["cache-control"]
+        .to_str()
+        .expect("ascii")
+        .contains("immutable"));
+    let etag = headers["etag"].to_str().expect("etag").to_owned();
+    assert!(etag.starts_with("\"b3-"), "{etag}");
+    let bytes = response.bytes().await.expect("body");
+    let dir = test_dir("sync-files");
+    let probe = ffprobe(&save(&dir, "out.mp4", &bytes));
+    assert_eq!(probe["streams"][0]["codec_name"], "h264");
+    assert_eq!(frames_of(&probe), 30);
+
+    // A range, a range under a stale If-Range, a 304, HEAD and 416.
+    let partial = client
+        .get(url)
+        .header("range", "bytes=100-199")
+        .send()
+        .await
+        .expect("range");
+    assert_eq!(partial.status(), StatusCode::PARTIAL_CONTENT);
+    let total = bytes.len();
+    assert_eq!(
+        partial.headers()["content-range"],
+        format!("bytes 100-199/{total}").as_str()
+    );
+    assert_eq!(&partial.bytes().await.expect("body")[..], &bytes[100..200]);
+    let stale = client
+        .get(url)
+        .header("range", "bytes=0-9")
+        .header("if-range", "\"b3-other\"")
+        .send()
+        .await
+        .expect("if-range");
+    assert_eq!(stale.status(), StatusCode::OK);
+    let cached = client
+        .get(url)
+        .header("if-none-match", &etag)
+        .send()
+        .await
+        .expect("304");
+    assert_eq!(cached.status(), StatusCode::NOT_MODIFIED);
+    let head = client.head(url).send().await.expect("head");
+    assert_eq!(head.headers()["content-length"], total.to_string().as_str());
+    assert!(head.bytes().await.expect("empty").is_empty());
+    let beyond = client
+        .get(url)
+        .header("range", format!("bytes={total}-"))
+        .send()
+        .await
+        .expect("416");
+    assert_eq!(beyond.status(), StatusCode::RANGE_NOT_SATISFIABLE);
+
+    // Percent-encoded colons reach the same bytes; the token survives another request.
+    let encoded = url.replace(&token[..], &token.replace(':', "%3A"));
+    let again = client.get(&encoded).send().await.expect("encoded");
+    assert_eq!(again.headers()["etag"].to_str().expect("etag"), etag);
+}
+
+#[tokio::test]
+async fn async_render_reports_progress_that_never_decreases() {
+    let server = Server::start("async");
+    let client = Client::new();
+    let (status, body) = post(
+        &client,
+        &server.url("/v2/render/test"),
+        json!({"movie": "short", "async": true, "format": "webm"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    for field in ["token", "url", "expires", "status"] {
+        assert!(
+            !body[field].is_null(),
+            "async answers carry {field}: {body}"
+        );
+    }
+    assert!(body["url"].as_str().expect("url").ends_with(".webm"));
+    let token = body["token"].as_str().expect("token");
+    let mut last = 0;
+    loop {
+        let (status, progress) =
+            get_json(&client, &server.url(&format!("/v2/progress/{token}"))).await;
+        assert_eq!(status, StatusCode::OK);
+        let (done, total) = (
+            progress["done"].as_u64().expect("done"),
+            progress["total"].as_u64().expect("total"),
+        );
+        assert_eq!(total, 30);
+        assert!(done >= last, "progress went from {last} to {done}");
+        last = done;
+        if done >= total {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let bytes = client
+        .get(body["url"].as_str().expect("url"))
+        .send()
+        .await
+        .expect("get")
+        .bytes()
+        .await
+        .expect("body");
+    let probe = ffprobe(&save(&test_dir("async-files"), "out.webm", &bytes));
+    assert_eq!(probe["streams"][0]["codec_name"], "vp9");
+}
+
+#[tokio::test]
+async fn a_token_alone_renders_on_first_retrieval() {
+    let server = Server::start("token");
+    let client = Client::new();
+    let (status, body) = post(
+        &client,
+        &server.url("/v2/token/test"),
+        json!({"movie": {"mp4": "short", "gif": "tiny"}, "params": {"name": "Ann"}}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["status"], 200);
+    let token = body["token"].as_str().expect("token");
+    let progress_url = server.url(&format!("/v2/progress/{token}"));
+    let (_, progress) = get_json(&client, &progress_url).await;
+    assert_eq!(
+        (progress["done"].as_u64(), progress["total"].as_u64()),
+        (Some(0), Some(30))
+    );
+
+    // The extension picks the movie; an unmapped one is a 400 that lists the mapped ones.
+    let gif = client
+        .get(server.url(&format!("/v2/render/{token}.gif")))
+        .send()
+        .await
+        .expect("gif");
+    assert_eq!(gif.headers()["content-type"], "image/gif");
+    let probe = ffprobe(&save(
+        &test_dir("token-files"),
+        "tiny.gif",
+        &gif.bytes().await.expect("gif"),
+    ));
+    assert_eq!(
+        (probe["streams"][0]["width"].as_u64(), frames_of(&probe)),
+        (Some(64), 5)
+    );
+    let (status, error) = get_json(&client, &server.url(&format!("/v2/render/{token}.webm"))).await;
+    assert_error(status, &error, StatusCode::BAD_REQUEST, "mapped: gif, mp4");
+
+    let mp4 = client
+        .get(body["url"].as_str().expect("url"))
+        .send()
+        .await
+        .expect("mp4");
+    assert_eq!(mp4.status(), StatusCode::OK);
+    let (_, progress) = get_json(&client, &progress_url).await;
+    assert_eq!(progress["done"], progress["total"]);
+}
+
+#[tokio::test]
+async fn every_extension_is_served_in_render_mode() {
+    let server = Server::start("formats");
+    let client = Client::new();
+    let (_, body) = post(
+        &client,
+        &server.url("/v2/token/test"),
+        json!({"movie": "short"}),
+    )
+    .await;
+    let token = body["token"].as_str().expect("token").to_owned();
+    let dir = test_dir("formats-files");
+    for (extension, codec) in [
+        ("mp4", "h264"),
+        ("flv", "h264"),
+        ("webm", "vp9"),
+        ("mpeg", "mpeg2video"),
+        ("wmv", "wmv2"),
+        ("mov", "prores"),
+        ("gif", "gif"),
+    ] {
+        let response = client
+            .get(server.url(&format!("/v2/render/{token}.{extension}")))
+            .send()
+            .await
+            .expect("get");
+        assert_eq!(response.status(), StatusCode::OK, "{extension}");
+        let bytes = response.bytes().await.expect("body");
+        let probe = ffprobe(&save(&dir, &format!("out.{extension}"), &bytes));
+        assert_eq!(probe["streams"][0]["codec_name"], codec, "{extension}");
+        assert_eq!(frames_of(&probe), 30, "{extension}");
+    }
+    // HLS and DASH over HTTP: ffprobe follows the playlists to every segment.
+    for extension in ["m3u8", "mpd"] {
+        let probe = ffprobe(&server.url(&format!("/v2/render/{token}.{extension}")));
+        assert_eq!(frames_of(&probe), 30, "{extension}");
+    }
+    for (query, content_type) in [
+        ("jpg?frame=3&q=50", "image/jpeg"),
+        ("png?frame=29&compression=9", "image/png"),
+        ("tif", "image/tiff"),
+        ("zip?from=0&to=4&format=jpg", "application/zip"),
+    ] {
+        let response = client
+            .get(server.url(&format!("/v2/render/{token}.{query}")))
+            .send()
+            .await
+            .expect("get");
+        assert_eq!(response.status(), StatusCode::OK, "{query}");
+        assert_eq!(response.headers()["content-type"], content_type, "{query}");
+    }
+    let (status, error) = get_json(
+        &client,
+        &server.url(&format!("/v2/render/{token}.png?frame=30")),
+    )
+    .await;
+    assert_error(
+        status,
+        &error,
+        StatusCode::BAD_REQUEST,
+        "frame: expected a frame from 0 to 29",
+    );
+}
+
+#[tokio::test]
+async fn v1_renders_from_the_query_and_repeats_byte_for_byte() {
+    let server = Server::start("v1");
+    let client = Client::new();
+    let url = server.url("/v1/render/test/short.mp4?name=Bob&size=30");
+    let first = client.get(&url).send().await.expect("v1");
+    assert_eq!(first.status(), StatusCode::OK);
+    let etag = first.headers()["etag"].clone();
+    let bytes = first.bytes().await.expect("body");
+    let second = client.get(&url).send().await.expect("again");
+    assert_eq!(second.headers()["etag"], etag);
+    assert_eq!(second.bytes().await.expect("body"), bytes);
+    let other = client
+        .get(server.url("/v1/render/test/short.mp4?name=Cy"))
+        .send()
+        .await
+        .expect("other");
+    assert_ne!(other.headers()["etag"], etag);
+
+    let still = client
+        .get(server.url("/v1/render/test/short.png?name=Bob&frame=5"))
+        .send()
+        .await
+        .expect("still");
+    assert_eq!(still.headers()["content-type"], "image/png");
+
+    let cases = [
+        (
+            "/v1/render/test/short.mp4?size=99",
+            StatusCode::BAD_REQUEST,
+            "param `size`",
+        ),
+        (
+            "/v1/render/test/short.mp4?name=aaaaaaaaaaaaaaaaaaaaaaaaa",
+            StatusCode::BAD_REQUEST,
+            "param `name`",
+        ),
+        (
+            "/v1/render/test/nope.mp4",
+            StatusCode::NOT_FOUND,
+            "movie \"nope\" not found",
+        ),
+        (
+            "/v1/render/nope/short.mp4",
+            StatusCode::NOT_FOUND,
+            "not found",
+        ),
+        (
+            "/v1/render/test/short.avi",
+            StatusCode::BAD_REQUEST,
+            "unknown output extension",
+        ),
+        (
+            "/v1/render/test/short.jpg?q=5",
+            StatusCode::BAD_REQUEST,
+            "q: expected",
+        ),
+    ];
+    for (path, expected, message) in cases {
+        let (status, body) = get_json(&client, &server.url(path)).await;
+        assert_error(status, &body, expected, message);
+    }
+}
+
+#[tokio::test]
+async fn bad_requests_get_json_errors_with_the_right_status() {
+    let server = Server::start("errors");
+    let client = Client::new();
+    let render = server.url("/v2/render/test");
+
+    let cases = [
+        (json!({}), StatusCode::BAD_REQUEST, "movie: required"),
+        (
+            json!({"movie": "short", "params": {"name": 5}}),
+            StatusCode::BAD_REQUEST,
+            "param `name`",
+        ),
+        (
+            json!({"movie": "short", "parallel": 0}),
+            StatusCode::BAD_REQUEST,
+            "parallel:",
+        ),
+        (
+            json!({"movie": "nope"}),
+            StatusCode::NOT_FOUND,
+            "movie \"nope\" not found",
+        ),
+        (
+            json!({"movie": "short", "upload": {"extension": "mp4", "destination": {"type": "ftp"}}}),
+            StatusCode::BAD_REQUEST,
+            "upload.destination.type",
+        ),
+    ];
+    for (body, expected, message) in cases {
+        let (status, answer) = post(&client, &render, body).await;
+        assert_error(status, &answer, expected, message);
+    }
+    let (status, answer) = post(
+        &client,
+        &server.url("/v2/render/nope"),
+        json!({"movie": "short"}),
+    )
+    .await;
+    assert_error(
+        status,
+        &answer,
+        StatusCode::NOT_FOUND,
+        "project \"nope\" not found",
+    );
+
+    let response = client
+        .post(&render)
+        .body("{not json")
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    // Refused from the declared length, before the body is read.
+    let head = raw_request(
+        &server.base,
+        "POST /v2/render/test HTTP/1.1\r\nHost: x\r\nContent-Length: 2097152\r\n\r\n{",
+    );
+    assert!(head.starts_with("HTTP/1.1 413"), "{head}");
+    assert!(head.contains("\"error\":\"body_too_large\""), "{head}");
+
+    let (status, answer) = get_json(&client, &server.url("/nothing/here")).await;
+    assert_error(status, &answer, StatusCode::NOT_FOUND, "no such endpoint");
+    let response = client.get(&render).send().await.expect("get");
+    assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
+    let response = client
+        .put(server.url("/v2/progress/x"))
+        .send()
+        .await
+        .expect("put");
+    assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(response.headers()["allow"], "GET");
+    assert_eq!(response.headers()["cache-control"], "no-store");
+
+    let long = server.url(&format!(
+        "/v1/render/test/short.mp4?name={}",
+        "a".repeat(10_000)
+    ));
+    let response = client.get(long).send().await.expect("long");
+    assert_eq!(response.status(), StatusCode::URI_TOO_LONG);
+    let response = client
+        .get(server.url("/healthz"))
+        .header("x-padding", "a".repeat(40_000))
+        .send()
+        .await
+        .expect("big header");
+    assert_eq!(
+        response.status(),
+        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE
+    );
+
+    let foreign = "v2:eu-west-1:0123456789abcdef0123456789abcdef";
+    let (status, answer) = get_json(&client, &server.url(&format!("/v2/progress/{foreign}"))).await;
+    assert_error(
+        status,
+        &answer,
+        StatusCode::NOT_FOUND,
+        "belongs to region \"eu-west-1\"",
+    );
+    let (status, answer) = get_json(&client, &server.url("/v2/render/v2:local:zz.mp4")).await;
+    assert_error(status, &answer, StatusCode::NOT_FOUND, "not found");
+
+    let preflight = client
+        .request(reqwest::Method::OPTIONS, &render)
+        .header("origin", "https://app.example")
+        .header("access-control-request-method", "POST")
+        .send()
+        .await
+        .expect("preflight");
+    assert_eq!(preflight.status(), StatusCode::NO_CONTENT);
+    assert_eq!(preflight.headers()["access-control-allow-origin"], "*");
+    let methods = preflight.headers()["access-control-allow-methods"]
+        .to_str()
+        .expect("ascii");
+    assert!(methods.contains("POST"), "{methods}");
+
+    let (status, health) = get_json(&client, &server.url("/healthz")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(health["formats"]["webm"], true);
+}
+
+#[tokio::test]
+async fn delete_removes_the_token_and_its_files() {
+    let server = Server::start("delete");
+    let client = Client::new();
+    let (_, body) = post(
+        &client,
+        &server.url("/v2/render/test"),
+        json!({"movie": "tiny"}),
+    )
+    .await;
+    let token = body["token"].as_str().expect("token");
+    let id = token.rsplit(':').next().expect("id");
+    let folder = server.data.join("outputs").join(id);
+    assert!(folder.is_dir(), "outputs are on disk");
+
+    let response = client
+        .delete(server.url(&format!("/v2/token/{token}")))
+        .send()
+        .await
+        .expect("delete");
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(!folder.exists(), "deleting removes the files");
+    for path in [
+        format!("/v2/render/{token}.mp4"),
+        format!("/v2/progress/{token}"),
+    ] {
+        let (status, answer) = get_json(&client, &server.url(&path)).await;
+        assert_error(status, &answer, StatusCode::NOT_FOUND, "not found");
+    }
+    let again = client
+        .delete(server.url(&format!("/v2/token/{token}")))
+        .send()
+        .await
+        .expect("delete again");
+    assert_eq!(again.status(), StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn tokens_and_outputs_survive_a_restart() {
+    let server = Server::start("restart");
+    let client = Client::new();
+    let (_, body) = post(
+        &client,
+        &server.url("/v2/render/test"),
+        json!({"movie": "short", "params": {"name": "Eve"}}),
+    )
+    .await;
+    let token = body["token"].as_str().expect("token").to_owned();
+    let before = client
+        .get(body["url"].as_str().expect("url"))
+        .send()
+        .await
+        .expect("get");
+    let etag = before.headers()["etag"].clone();
+    let (_, waiting) = post(
+        &client,
+        &server.url("/v2/token/test"),
+        json!({"movie": "short"}),
+    )
+    .await;
+
+    let (data, projects) = server.stop();
+    let server = Server::start_on(data, projects, &[]);
+    let path = format!("/v2/render/{token}.mp4");
+    let after = client.get(server.url(&path)).send().await.expect("get");
+    assert_eq!(after.status(), StatusCode::OK);
+    assert_eq!(after.headers()["etag"], etag);
+    let (_, progress) = get_json(&client, &server.url(&format!("/v2/progress/{token}"))).await;
+    assert_eq!(progress["done"], 30);
+    // A token made before the restart and never rendered still renders.
+    let waiting = waiting["token"].as_str().expect("token");
+    let late = client
+        .get(server.url(&format!("/v2/render/{waiting}.mp4")))
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(late.status(), StatusCode::OK);
+}
