@@ -51,6 +51,22 @@ pub struct ServerSection {
     pub max_header_bytes: Option<usize>,
     pub max_headers: Option<usize>,
     pub header_read_timeout_seconds: Option<u64>,
+    /// API keys and their tiers: `"<key>" = "<tier>"`.
+    #[serde(default)]
+    pub keys: std::collections::HashMap<String, String>,
+    /// Tiers and the renders an account of each may run at once.
+    #[serde(default)]
+    pub tiers: std::collections::HashMap<String, TierSection>,
+    /// Base URLs of other regions, to redirect their tokens to.
+    #[serde(default)]
+    pub regions: std::collections::HashMap<String, String>,
+}
+
+/// `[server.tiers.<name>]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TierSection {
+    pub concurrent_renders: u32,
 }
 
 impl Settings {
@@ -100,6 +116,13 @@ impl Settings {
                 *slot = value;
             }
         }
+        settings.keys.clone_from(&section.keys);
+        settings.tiers = section
+            .tiers
+            .iter()
+            .map(|(name, tier)| (name.clone(), tier.concurrent_renders))
+            .collect();
+        settings.regions.clone_from(&section.regions);
         if let Some(seconds) = section.header_read_timeout_seconds {
             settings.header_read_timeout = std::time::Duration::from_secs(seconds.max(1));
         }

@@ -697,3 +697,104 @@ async fn tokens_and_outputs_survive_a_restart() {
         .expect("get");
     assert_eq!(late.status(), StatusCode::OK);
 }
+
+#[tokio::test]
+async fn tiers_bound_concurrent_renders_keys_raise_them_and_metrics_count() {
+    let dir = test_dir("tiers");
+    let config = dir.join("framecast.toml");
+    std::fs::write(
+        &config,
+        r#"
+[server]
+token_lifetime_seconds = 2
+[server.tiers.anonymous]
+concurrent_renders = 1
+[server.tiers.pro]
+concurrent_renders = 4
+[server.keys]
+"key-for-tests" = "pro"
+[server.regions]
+eu-west-1 = "https://render-eu.example"
+"#,
+    )
+    .expect("config");
+    let projects = dir.join("projects");
+    std::fs::create_dir_all(projects.join("test")).expect("project");
+    std::fs::write(projects.join("test/short.json"), SHORT).expect("movie");
+    let server = Server::start_on(
+        dir.join("data"),
+        projects,
+        &["--config", config.to_str().expect("path")],
+    );
+    let client = Client::new();
+    let render = server.url("/v2/render/test");
+
+    let body = json!({"movie": "short", "async": true, "format": "mov"});
+    let (status, first) = post(&client, &render, body.clone()).await;
+    assert_eq!(status, StatusCode::OK, "{first}");
+    let response = client
+        .post(&render)
+        .body(body.to_string())
+        .send()
+        .await
+        .expect("second");
+    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(response.headers()["retry-after"], "2");
+    assert_eq!(response.headers()["cache-control"], "no-store");
+    let keyed = client
+        .post(&render)
+        .bearer_auth("key-for-tests")
+        .body(body.to_string())
+        .send()
+        .await
+        .expect("keyed");
+    assert_eq!(keyed.status(), StatusCode::OK);
+    let unknown = client
+        .post(&render)
+        .bearer_auth("nope")
+        .body(body.to_string())
+        .send()
+        .await
+        .expect("unknown key");
+    assert_eq!(unknown.status(), StatusCode::UNAUTHORIZED);
+
+    // Another region's token is redirected to its configured base URL.
+    let foreign = "v2:eu-west-1:0123456789abcdef0123456789abcdef";
+    let no_redirects = Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    let moved = no_redirects
+        .get(server.url(&format!("/v2/render/{foreign}.mp4?frame=1")))
+        .send()
+        .await
+        .expect("redirect");
+    assert_eq!(moved.status(), StatusCode::TEMPORARY_REDIRECT);
+    assert_eq!(
+        moved.headers()["location"],
+        format!("https://render-eu.example/v2/render/{foreign}.mp4?frame=1").as_str()
+    );
+
+    let metrics = client
+        .get(server.url("/metrics"))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        metrics.contains("framecast_requests_total{route=\"v2_render\",status=\"429\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("# TYPE framecast_renders_in_flight gauge"),
+        "{metrics}"
+    );
+
+    // Tokens expire after the configured lifetime.
+    let token = first["token"].as_str().expect("token");
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let (status, answer) = get_json(&client, &server.url(&format!("/v2/progress/{token}"))).await;
+    assert_error(status, &answer, StatusCode::NOT_FOUND, "expired");
+}

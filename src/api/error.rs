@@ -15,6 +15,8 @@ pub struct ApiError {
     pub message: String,
     /// Seconds for `Retry-After` (429 and 503).
     pub retry_after_seconds: Option<u32>,
+    /// Where the answer sends the client (a redirect to another region).
+    pub location: Option<String>,
 }
 
 impl ApiError {
@@ -24,6 +26,7 @@ impl ApiError {
             code,
             message: message.into(),
             retry_after_seconds: None,
+            location: None,
         }
     }
 

@@ -36,10 +36,11 @@ pub(super) fn unix_now() -> i64 {
 pub(super) async fn dispatch(app: &Arc<App>, route: Route, request: Request<Incoming>) -> Answer {
     match route {
         Route::Health => Ok(health(app)),
+        Route::Metrics => Ok(metrics(app)),
         Route::CreateRender { project } => create(app, &project, request, true).await,
         Route::CreateToken { project } => create(app, &project, request, false).await,
-        Route::Progress { token } => progress(app, &token),
-        Route::DeleteToken { token } => delete(app, &token),
+        Route::Progress { token } => progress(app, &token, &request),
+        Route::DeleteToken { token } => delete(app, &token, &request),
         Route::Output {
             mode,
             token,
@@ -105,6 +106,7 @@ fn output_url(app: &App, mode: Mode, token: &str, format: Format) -> String {
 }
 
 async fn create(app: &Arc<App>, project: &str, request: Request<Incoming>, start: bool) -> Answer {
+    let caller = app.accounts.caller(request.headers())?;
     let bytes = read_body(app, request).await?;
     let body = RenderBody::parse(&bytes)?;
     let total_frames = app
@@ -133,6 +135,7 @@ async fn create(app: &Arc<App>, project: &str, request: Request<Incoming>, start
     tracing::info!(token = %token, project, format = %body.format, start, "token created");
 
     if start {
+        let slot = app.accounts.start_render(&caller)?;
         let request = OutputRequest {
             record,
             token_id: token.id().to_owned(),
@@ -141,9 +144,13 @@ async fn create(app: &Arc<App>, project: &str, request: Request<Incoming>, start
         };
         if body.run_async {
             let finished = Arc::clone(&app.finished);
-            tokio::spawn(async move { finished.get(request).await });
+            tokio::spawn(async move {
+                let _slot = slot;
+                finished.get(request).await
+            });
         } else {
             app.finished.get(request).await?;
+            drop(slot);
         }
     }
     Ok(json(
@@ -157,11 +164,30 @@ async fn create(app: &Arc<App>, project: &str, request: Request<Incoming>, start
     ))
 }
 
-/// A token of this region from a path segment, and its record; 404 otherwise.
-fn find_token(app: &App, text: &str) -> Result<(Token, TokenRecord), ApiError> {
+/// A token of this region from a path segment, and its record; 404 otherwise, or a
+/// redirect to the token's region when its base URL is configured.
+fn find_token(
+    app: &App,
+    text: &str,
+    request: &Request<Incoming>,
+) -> Result<(Token, TokenRecord), ApiError> {
     let Some(token) = Token::parse(text) else {
         return Err(ApiError::not_found(format!("token {text:?} not found")));
     };
+    if let Some(base) = app.settings.regions.get(token.region()) {
+        let target = request.uri().path_and_query().map_or("/", |p| p.as_str());
+        let location = format!("{}{target}", base.trim_end_matches('/'));
+        let mut redirect = ApiError::new(
+            StatusCode::TEMPORARY_REDIRECT,
+            "other_region",
+            format!(
+                "token {token} is served by region {:?} at {location}",
+                token.region()
+            ),
+        );
+        redirect.location = Some(location);
+        return Err(redirect);
+    }
     if token.region() != app.settings.region {
         return Err(ApiError::not_found(format!(
             "token {token} belongs to region {:?}; this server is region {:?}",
@@ -177,8 +203,8 @@ fn find_token(app: &App, text: &str) -> Result<(Token, TokenRecord), ApiError> {
     }
 }
 
-fn progress(app: &App, text: &str) -> Answer {
-    let (token, record) = find_token(app, text)?;
+fn progress(app: &App, text: &str, request: &Request<Incoming>) -> Answer {
+    let (token, record) = find_token(app, text, request)?;
     let total = record.total_frames;
     let live = app.finished.progress(&record.token).map_or(0, |p| p.done());
     let done = match record.state {
@@ -205,8 +231,8 @@ pub(super) fn remove_token(app: &App, token: &str) -> Result<bool> {
     Ok(existed)
 }
 
-fn delete(app: &App, text: &str) -> Answer {
-    let (token, _) = find_token(app, text)?;
+fn delete(app: &App, text: &str, request: &Request<Incoming>) -> Answer {
+    let (token, _) = find_token(app, text, request)?;
     remove_token(app, &token.to_string())?;
     tracing::info!(token = %token, "token deleted");
     Ok(json(
@@ -247,7 +273,7 @@ async fn output(
     extension: &str,
     request: &Request<Incoming>,
 ) -> Answer {
-    let (token, record) = find_token(app, text)?;
+    let (token, record) = find_token(app, text, request)?;
     let format = Format::from_extension(extension)?;
     let options = reserved_options(&query_pairs(request))?;
     let expires_at = record.expires_at;
@@ -257,7 +283,7 @@ async fn output(
         format,
         options: options_for(format, token.id(), &options),
     };
-    let output = app.finished.get(output_request).await?;
+    let output = get_output(app, output_request, request).await?;
     tracing::debug!(token = %token, mode = mode.as_str(), key = %output.key, "serving output");
     serve_output(app, token.id(), &output, expires_at, request)
 }
@@ -266,7 +292,7 @@ fn part(app: &App, id: &str, name: &str, request: &Request<Incoming>) -> Answer 
     let Some(token) = Token::from_id(&app.settings.region, id) else {
         return Err(ApiError::not_found(format!("no token has the id {id:?}")));
     };
-    let (token, record) = find_token(app, &token.to_string())?;
+    let (token, record) = find_token(app, &token.to_string(), request)?;
     let key = part_key(name);
     match app.finished.stored(&record.token, token.id(), &key)? {
         Some(output) => serve_output(app, token.id(), &output, record.expires_at, request),
@@ -274,6 +300,21 @@ fn part(app: &App, id: &str, name: &str, request: &Request<Incoming>) -> Answer 
             "token {token} has no part {name:?}; parts exist once its playlist is rendered"
         ))),
     }
+}
+
+/// A stored output at once; otherwise a render, counted against the caller's tier.
+async fn get_output(
+    app: &App,
+    output_request: OutputRequest,
+    request: &Request<Incoming>,
+) -> Result<OutputRecord, ApiError> {
+    let (token, id) = (&output_request.record.token, &output_request.token_id);
+    if let Some(stored) = app.finished.stored(token, id, &output_request.key())? {
+        return Ok(stored);
+    }
+    let caller = app.accounts.caller(request.headers())?;
+    let _slot = app.accounts.start_render(&caller)?;
+    Ok(app.finished.get(output_request).await?)
 }
 
 fn serve_output(
@@ -366,17 +407,26 @@ async fn direct(
         }
     };
     let expires_at = record.expires_at;
-    let output = app
-        .finished
-        .get(OutputRequest {
-            record,
-            token_id: token.id().to_owned(),
-            format,
-            options: options_for(format, token.id(), &options),
-        })
-        .await?;
+    let output_request = OutputRequest {
+        record,
+        token_id: token.id().to_owned(),
+        format,
+        options: options_for(format, token.id(), &options),
+    };
+    let output = get_output(app, output_request, request).await?;
     tracing::debug!(token = %token, mode = mode.as_str(), "serving direct output");
     serve_output(app, token.id(), &output, expires_at, request)
+}
+
+fn metrics(app: &App) -> Response<Body> {
+    let mut response = Response::new(full(app.metrics.render(&app.finished.stats())));
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
 }
 
 fn health(app: &App) -> Response<Body> {

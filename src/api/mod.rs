@@ -6,14 +6,18 @@
 //!        ─▶ v2 / v1 handlers ─▶ deliver (finished outputs, byte ranges) ─▶ store
 //! ```
 
+mod accounts;
 mod body;
 mod error;
 mod handlers;
+mod metrics;
 mod route;
 mod server;
 pub mod token;
 
+pub use accounts::{Accounts, Caller, RenderSlot, ANONYMOUS_TIER, DEFAULT_ANONYMOUS_RENDERS};
 pub use body::{RenderBody, MAX_PARALLEL};
 pub use error::ApiError;
+pub use metrics::Metrics;
 pub use route::{Mode, Route};
 pub use server::{App, ServerSettings};

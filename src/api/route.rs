@@ -9,7 +9,7 @@
 //! GET    /v2/{mode}/{token}.{ext}         a token's output (mode: render, get, play)
 //! GET    /v2/{mode}/{id}/{part}           a part of one (HLS/DASH playlists, segments)
 //! GET    /v1/{mode}/{project}/{movie}.{ext}?params   direct rendering
-//! GET    /healthz
+//! GET    /healthz, /metrics
 //! ```
 
 use hyper::Method;
@@ -45,6 +45,7 @@ impl Mode {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Route {
     Health,
+    Metrics,
     CreateRender {
         project: String,
     },
@@ -84,6 +85,7 @@ impl Route {
         let creates = method == Method::POST;
         let route = match segments.as_slice() {
             ["healthz"] => Self::Health,
+            ["metrics"] => Self::Metrics,
             ["v2", "progress", token] => Self::Progress {
                 token: (*token).to_owned(),
             },
@@ -129,7 +131,7 @@ impl Route {
         match self {
             Self::CreateRender { .. } | Self::CreateToken { .. } => &[Method::POST],
             Self::DeleteToken { .. } => &[Method::DELETE],
-            Self::Progress { .. } | Self::Health => &[Method::GET],
+            Self::Progress { .. } | Self::Health | Self::Metrics => &[Method::GET],
             Self::Output { .. } | Self::Part { .. } | Self::Direct { .. } => {
                 &[Method::GET, Method::HEAD]
             }
@@ -140,6 +142,7 @@ impl Route {
     pub fn name(&self) -> &'static str {
         match self {
             Self::Health => "healthz",
+            Self::Metrics => "metrics",
             Self::CreateRender { .. } => "v2_render",
             Self::CreateToken { .. } => "v2_token",
             Self::Progress { .. } => "v2_progress",

@@ -2,6 +2,7 @@
 //! time; one span and one log line per request; CORS on every answer; graceful shutdown
 //! that stops accepting, lets requests in flight finish, and leaves the store consistent.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -17,8 +18,10 @@ use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tracing::Instrument;
 
+use super::accounts::Accounts;
 use super::error::ApiError;
 use super::handlers;
+use super::metrics::Metrics;
 use super::route::Route;
 use crate::assets::AssetLoader;
 use crate::deliver::finished::Finished;
@@ -47,6 +50,13 @@ pub struct ServerSettings {
     pub header_read_timeout: Duration,
     /// How long shutdown waits for requests in flight.
     pub drain_timeout: Duration,
+    /// API keys and the tier each belongs to.
+    pub keys: HashMap<String, String>,
+    /// Tiers and the renders each lets an account run at once (`anonymous` for requests
+    /// without a key).
+    pub tiers: HashMap<String, u32>,
+    /// Base URLs of other regions: their tokens are redirected there.
+    pub regions: HashMap<String, String>,
 }
 
 impl Default for ServerSettings {
@@ -64,6 +74,9 @@ impl Default for ServerSettings {
             max_headers: 64,
             header_read_timeout: Duration::from_secs(10),
             drain_timeout: Duration::from_secs(30),
+            keys: HashMap::new(),
+            tiers: HashMap::new(),
+            regions: HashMap::new(),
         }
     }
 }
@@ -76,6 +89,8 @@ pub struct App {
     pub base_url: String,
     pub tokens: Arc<TokenStore>,
     pub finished: Arc<Finished>,
+    pub accounts: Accounts,
+    pub metrics: Metrics,
     next_request_id: AtomicU64,
 }
 
@@ -90,6 +105,10 @@ impl App {
         loader: AssetLoader,
         encoders: Encoders,
     ) -> Result<(Arc<Self>, TcpListener)> {
+        let accounts = Accounts::new(settings.keys.clone(), settings.tiers.clone());
+        accounts
+            .check()
+            .map_err(|e| Error::new(ErrorKind::InvalidParam, format!("settings: {e}")))?;
         let tokens = Arc::new(TokenStore::open(&settings.data_dir)?);
         let interrupted = tokens.fail_interrupted()?;
         if interrupted > 0 {
@@ -126,6 +145,8 @@ impl App {
             base_url,
             tokens,
             finished,
+            accounts,
+            metrics: Metrics::default(),
             next_request_id: AtomicU64::new(1),
         });
         Ok((app, listener))
@@ -192,6 +213,7 @@ impl App {
         let method = request.method().clone();
         let path = request.uri().path().to_owned();
         let span = tracing::info_span!("request", %method, %path, request_id, %peer);
+        let route_name = Route::parse(&method, &path).map_or("unknown", |r| r.name());
         let mut response = async {
             match self.route(request).await {
                 Ok(response) => response,
@@ -201,6 +223,7 @@ impl App {
         .instrument(span.clone())
         .await;
         add_cors(response.headers_mut());
+        self.metrics.record(route_name, response.status().as_u16());
         span.in_scope(|| {
             tracing::info!(
                 status = response.status().as_u16(),
@@ -288,6 +311,13 @@ pub(super) fn error_response(error: &ApiError) -> Response<Body> {
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     if let Some(seconds) = error.retry_after_seconds {
         headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+    }
+    if let Some(location) = error
+        .location
+        .as_deref()
+        .and_then(|l| HeaderValue::from_str(l).ok())
+    {
+        headers.insert(header::LOCATION, location);
     }
     response
 }

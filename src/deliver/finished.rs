@@ -17,6 +17,7 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use futures::future::{BoxFuture, FutureExt, Shared};
@@ -71,6 +72,24 @@ impl OutputRequest {
 
 type SharedRender = Shared<BoxFuture<'static, Result<OutputRecord>>>;
 
+/// Counters of the service, for metrics.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct RenderStats {
+    pub frames: u64,
+    pub render_seconds: f64,
+    pub hits: u64,
+    pub misses: u64,
+    pub in_flight: u64,
+}
+
+#[derive(Debug, Default)]
+struct Counters {
+    frames: AtomicU64,
+    render_micros: AtomicU64,
+    hits: AtomicU64,
+    misses: AtomicU64,
+}
+
 /// The finished-output service.
 pub struct Finished {
     projects_dir: PathBuf,
@@ -82,6 +101,7 @@ pub struct Finished {
     blobs: BlobStore,
     in_flight: Mutex<HashMap<(String, String), SharedRender>>,
     progress: Mutex<HashMap<String, Arc<Progress>>>,
+    counters: Counters,
 }
 
 impl std::fmt::Debug for Finished {
@@ -126,6 +146,7 @@ impl Finished {
             blobs,
             in_flight: Mutex::new(HashMap::new()),
             progress: Mutex::new(HashMap::new()),
+            counters: Counters::default(),
         })
     }
 
@@ -135,6 +156,17 @@ impl Finished {
 
     pub fn blobs(&self) -> &BlobStore {
         &self.blobs
+    }
+
+    pub fn stats(&self) -> RenderStats {
+        let c = &self.counters;
+        RenderStats {
+            frames: c.frames.load(Ordering::Relaxed),
+            render_seconds: c.render_micros.load(Ordering::Relaxed) as f64 / 1e6,
+            hits: c.hits.load(Ordering::Relaxed),
+            misses: c.misses.load(Ordering::Relaxed),
+            in_flight: lock(&self.in_flight).len() as u64,
+        }
     }
 
     /// Live progress of a token's default output, while it renders.
@@ -163,8 +195,10 @@ impl Finished {
         let key = request.key();
         let token = request.record.token.clone();
         if let Some(stored) = self.stored(&token, &request.token_id, &key)? {
+            self.counters.hits.fetch_add(1, Ordering::Relaxed);
             return Ok(stored);
         }
+        self.counters.misses.fetch_add(1, Ordering::Relaxed);
         let shared = {
             let mut in_flight = lock(&self.in_flight);
             in_flight
@@ -211,7 +245,12 @@ impl Finished {
             self.tokens
                 .set_state(&token, RenderState::Rendering, 0, None)?;
         }
-        let result = self.render(&request, &progress).await;
+        let mut result = self.render(&request, &progress).await;
+        // Deleted while rendering: what was just written goes too.
+        if self.tokens.get(&token, i64::MIN)?.is_none() {
+            self.blobs.remove_token(&request.token_id)?;
+            result = Err(Error::not_found(format!("token {token} was deleted")));
+        }
         if is_default {
             lock(&self.progress).remove(&token);
             let (state, error) = match &result {
@@ -259,11 +298,18 @@ impl Finished {
         })
         .await
         .map_err(|e| Error::internal(format!("render thread: {e}")))??;
+        let elapsed = started.elapsed();
+        self.counters
+            .frames
+            .fetch_add(rendered.frames, Ordering::Relaxed);
+        self.counters
+            .render_micros
+            .fetch_add(elapsed.as_micros() as u64, Ordering::Relaxed);
         tracing::info!(
             token = %record.token,
             format = %format,
             frames = rendered.frames,
-            seconds = started.elapsed().as_secs_f64(),
+            seconds = elapsed.as_secs_f64(),
             "rendered"
         );
 
