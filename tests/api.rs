@@ -798,3 +798,101 @@ eu-west-1 = "https://render-eu.example"
     let (status, answer) = get_json(&client, &server.url(&format!("/v2/progress/{token}"))).await;
     assert_error(status, &answer, StatusCode::NOT_FOUND, "expired");
 }
+
+#[tokio::test]
+async fn formats_without_their_encoder_answer_503_and_the_rest_work() {
+    let dir = test_dir("no-ffmpeg");
+    let projects = dir.join("projects");
+    std::fs::create_dir_all(projects.join("test")).expect("project");
+    std::fs::write(projects.join("test/tiny.json"), TINY).expect("movie");
+    let server = Server::start_on(
+        dir.join("data"),
+        projects,
+        &["--ffmpeg", "/nonexistent/ffmpeg"],
+    );
+    let client = Client::new();
+    let (_, health) = get_json(&client, &server.url("/healthz")).await;
+    assert_eq!(
+        (
+            health["formats"]["webm"].as_bool(),
+            health["formats"]["mp4"].as_bool()
+        ),
+        (Some(false), Some(true))
+    );
+    assert!(health["ffmpeg"].is_null());
+
+    let (status, answer) = get_json(&client, &server.url("/v1/render/test/tiny.webm")).await;
+    assert_error(
+        status,
+        &answer,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "apt-get install ffmpeg",
+    );
+    let mp4 = client
+        .get(server.url("/v1/render/test/tiny.mp4"))
+        .send()
+        .await
+        .expect("mp4");
+    assert_eq!(mp4.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn concurrent_requests_share_one_render_and_playlists_report_progress() {
+    let server = Server::start("single-flight");
+    let client = Client::new();
+    let (_, body) = post(
+        &client,
+        &server.url("/v2/token/test"),
+        json!({"movie": "short"}),
+    )
+    .await;
+    let token = body["token"].as_str().expect("token").to_owned();
+
+    // More waiters than the anonymous tier's four render slots: waiting is not rendering.
+    let url = server.url(&format!("/v2/render/{token}.flv"));
+    let requests = (0..8).map(|_| {
+        let (client, url) = (client.clone(), url.clone());
+        tokio::spawn(async move {
+            let response = client.get(&url).send().await.expect("get");
+            (response.status(), response.headers()["etag"].clone())
+        })
+    });
+    let answers = futures::future::join_all(requests).await;
+    let first = answers[0].as_ref().expect("task").1.clone();
+    for answer in answers {
+        let (status, etag) = answer.expect("task");
+        assert_eq!((status, &etag), (StatusCode::OK, &first));
+    }
+    let metrics = client
+        .get(server.url("/metrics"))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        metrics.contains("framecast_output_misses_total 1\n"),
+        "{metrics}"
+    );
+
+    // An HLS token's progress reaches its total like any other.
+    let (_, body) = post(
+        &client,
+        &server.url("/v2/render/test"),
+        json!({"movie": "short", "format": "m3u8", "async": true}),
+    )
+    .await;
+    let progress_url = server.url(&format!(
+        "/v2/progress/{}",
+        body["token"].as_str().expect("token")
+    ));
+    for _ in 0..200 {
+        let (_, progress) = get_json(&client, &progress_url).await;
+        if progress["done"] == progress["total"] {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the HLS render never reported completion");
+}

@@ -95,7 +95,9 @@ impl Accounts {
         let key = value
             .to_str()
             .ok()
-            .and_then(|v| v.strip_prefix("Bearer "))
+            .and_then(|v| v.split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, key)| key)
             .map(str::trim)
             .ok_or_else(|| unauthorized("Authorization: expected `Bearer <api key>`"))?;
         match self.keys.get(key) {

@@ -18,7 +18,7 @@ use super::route::{Mode, Route};
 use super::server::App;
 use super::token::Token;
 use crate::deliver::file::{respond, StoredFile};
-use crate::deliver::finished::{part_key, OutputRequest};
+use crate::deliver::finished::{part_key, Lookup, OutputRequest};
 use crate::deliver::{full, Body};
 use crate::error::Result;
 use crate::output::{Format, OutputOptions, RESERVED_KEYS};
@@ -86,7 +86,21 @@ async fn read_body(app: &App, request: Request<Incoming>) -> Result<Bytes, ApiEr
     if declared.is_some_and(|n| n > limit as u64) {
         return Err(too_large());
     }
-    match Limited::new(request.into_body(), limit).collect().await {
+    let timeout = app.settings.body_read_timeout;
+    let collected =
+        tokio::time::timeout(timeout, Limited::new(request.into_body(), limit).collect())
+            .await
+            .map_err(|_| {
+                ApiError::new(
+                    StatusCode::REQUEST_TIMEOUT,
+                    "body_timeout",
+                    format!(
+                        "the request body did not arrive within {} s",
+                        timeout.as_secs()
+                    ),
+                )
+            })?;
+    match collected {
         Ok(collected) => Ok(collected.to_bytes()),
         Err(e)
             if e.downcast_ref::<http_body_util::LengthLimitError>()
@@ -131,26 +145,28 @@ async fn create(app: &Arc<App>, project: &str, request: Request<Incoming>, start
         state: RenderState::Pending,
         error: None,
     };
+    // A render beyond the caller's tier is refused before any token exists.
+    let slot = start
+        .then(|| app.accounts.start_render(&caller))
+        .transpose()?;
     app.tokens.insert(&record)?;
     tracing::info!(token = %token, project, format = %body.format, start, "token created");
 
-    if start {
-        let slot = app.accounts.start_render(&caller)?;
+    if let Some(slot) = slot {
         let request = OutputRequest {
             record,
             token_id: token.id().to_owned(),
             format: body.format,
             options: options_for(body.format, token.id(), &OutputOptions::default()),
         };
-        if body.run_async {
+        let render = {
             let finished = Arc::clone(&app.finished);
-            tokio::spawn(async move {
-                let _slot = slot;
-                finished.get(request).await
-            });
+            async move { finished.start(request, slot).await }
+        };
+        if body.run_async {
+            tokio::spawn(render);
         } else {
-            app.finished.get(request).await?;
-            drop(slot);
+            render.await?;
         }
     }
     Ok(json(
@@ -174,7 +190,8 @@ fn find_token(
     let Some(token) = Token::parse(text) else {
         return Err(ApiError::not_found(format!("token {text:?} not found")));
     };
-    if let Some(base) = app.settings.regions.get(token.region()) {
+    let foreign = token.region() != app.settings.region;
+    if let Some(base) = app.settings.regions.get(token.region()).filter(|_| foreign) {
         let target = request.uri().path_and_query().map_or("/", |p| p.as_str());
         let location = format!("{}{target}", base.trim_end_matches('/'));
         let mut redirect = ApiError::new(
@@ -244,7 +261,7 @@ fn delete(app: &App, text: &str, request: &Request<Incoming>) -> Answer {
 /// Output options from the query string's reserved keys; HLS and DASH parts are named
 /// under the token's id, so that playlists find them at `/v2/<mode>/<id>/<part>`.
 fn options_for(format: Format, token_id: &str, options: &OutputOptions) -> OutputOptions {
-    let mut options = options.clone();
+    let mut options = options.for_format(format);
     if matches!(format, Format::M3u8 | Format::Mpd) {
         options.parts_prefix = format!("{token_id}/");
     }
@@ -295,26 +312,35 @@ fn part(app: &App, id: &str, name: &str, request: &Request<Incoming>) -> Answer 
     let (token, record) = find_token(app, &token.to_string(), request)?;
     let key = part_key(name);
     match app.finished.stored(&record.token, token.id(), &key)? {
-        Some(output) => serve_output(app, token.id(), &output, record.expires_at, request),
+        Some(output) => {
+            app.finished.count_hit();
+            serve_output(app, token.id(), &output, record.expires_at, request)
+        }
         None => Err(ApiError::not_found(format!(
             "token {token} has no part {name:?}; parts exist once its playlist is rendered"
         ))),
     }
 }
 
-/// A stored output at once; otherwise a render, counted against the caller's tier.
+/// A stored output at once; a render in flight joined; otherwise a new render, admitted
+/// against the caller's tier.
 async fn get_output(
     app: &App,
     output_request: OutputRequest,
     request: &Request<Incoming>,
 ) -> Result<OutputRecord, ApiError> {
-    let (token, id) = (&output_request.record.token, &output_request.token_id);
-    if let Some(stored) = app.finished.stored(token, id, &output_request.key())? {
-        return Ok(stored);
+    match app.finished.lookup(&output_request)? {
+        Lookup::Stored(stored) => {
+            app.finished.count_hit();
+            Ok(stored)
+        }
+        Lookup::Rendering(render) => Ok(render.await?),
+        Lookup::Missing => {
+            let caller = app.accounts.caller(request.headers())?;
+            let slot = app.accounts.start_render(&caller)?;
+            Ok(app.finished.start(output_request, slot).await?)
+        }
     }
-    let caller = app.accounts.caller(request.headers())?;
-    let _slot = app.accounts.start_render(&caller)?;
-    Ok(app.finished.get(output_request).await?)
 }
 
 fn serve_output(
@@ -366,7 +392,8 @@ async fn direct(
         .filter(|(_, value)| !value.is_null())
         .collect();
 
-    let identity = serde_json::json!([project_name, movie_name, &typed]).to_string();
+    let identity =
+        serde_json::json!([project_name, movie_name, format.extension(), &typed]).to_string();
     let digest = blake3::hash(identity.as_bytes());
     let id: String = digest.as_bytes()[..16]
         .iter()
@@ -378,6 +405,8 @@ async fn direct(
     let record = match app.tokens.get(&token.to_string(), now)? {
         Some(record) => record,
         None => {
+            // An expired hidden token may linger until the janitor comes: replace it.
+            remove_token(app, &token.to_string())?;
             let choice = MovieChoice::Name(movie_name.to_owned());
             let total_frames = app.finished.check(project_name, &choice, &typed, format)?;
             let record = TokenRecord {

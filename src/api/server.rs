@@ -48,6 +48,8 @@ pub struct ServerSettings {
     pub max_headers: usize,
     /// Time for a client to send a whole request head.
     pub header_read_timeout: Duration,
+    /// Time for a client to send a whole request body.
+    pub body_read_timeout: Duration,
     /// How long shutdown waits for requests in flight.
     pub drain_timeout: Duration,
     /// API keys and the tier each belongs to.
@@ -73,6 +75,7 @@ impl Default for ServerSettings {
             max_header_bytes: 16 * 1024,
             max_headers: 64,
             header_read_timeout: Duration::from_secs(10),
+            body_read_timeout: Duration::from_secs(30),
             drain_timeout: Duration::from_secs(30),
             keys: HashMap::new(),
             tiers: HashMap::new(),
@@ -285,15 +288,19 @@ impl App {
         let mut ticks = tokio::time::interval(JANITOR_PERIOD);
         loop {
             ticks.tick().await;
-            match self.tokens.expired(handlers::unix_now(), 500) {
-                Ok(expired) => {
-                    for token in expired {
-                        if let Err(e) = handlers::remove_token(&self, &token) {
-                            tracing::warn!(%token, error = %e, "expired token not removed");
-                        }
+            // Removing folders blocks: off the threads that answer requests.
+            let app = Arc::clone(&self);
+            let swept = tokio::task::spawn_blocking(move || {
+                for token in app.tokens.expired(handlers::unix_now(), 500)? {
+                    if let Err(e) = handlers::remove_token(&app, &token) {
+                        tracing::warn!(%token, error = %e, "expired token not removed");
                     }
                 }
-                Err(e) => tracing::warn!(error = %e, "expiry scan failed"),
+                Ok::<_, Error>(())
+            })
+            .await;
+            if let Ok(Err(e)) = swept {
+                tracing::warn!(error = %e, "expiry scan failed");
             }
         }
     }

@@ -62,6 +62,10 @@ pub fn respond(file: &StoredFile, headers: &HeaderMap, head: bool) -> Response<B
             (StatusCode::PARTIAL_CONTENT, span)
         }
         RangeAnswer::Unsatisfiable => {
+            // Not cacheable: a cache that keys on the URL alone must not keep it.
+            if let Some(headers) = builder.headers_mut() {
+                headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            }
             return builder
                 .status(StatusCode::RANGE_NOT_SATISFIABLE)
                 .header(

@@ -66,7 +66,11 @@ impl OutputRequest {
     /// Whether this is the output the token was made for (its `format`, no options), whose
     /// progress `GET /v2/progress` reports.
     fn is_default(&self) -> bool {
-        self.format.extension() == self.record.format && self.options == OutputOptions::default()
+        let options = OutputOptions {
+            parts_prefix: String::new(),
+            ..self.options.clone()
+        };
+        self.format.extension() == self.record.format && options == OutputOptions::default()
     }
 }
 
@@ -190,26 +194,47 @@ impl Finished {
         Ok(if format.still().is_some() { 1 } else { frames })
     }
 
-    /// The stored output, rendering it first if needed.
-    pub async fn get(self: &Arc<Self>, request: OutputRequest) -> Result<OutputRecord> {
+    /// Where an output stands: stored, being rendered, or neither. Callers serve the
+    /// first, wait on the second, and [`Finished::start`] the third once they admit it.
+    pub fn lookup(&self, request: &OutputRequest) -> Result<Lookup> {
         let key = request.key();
-        let token = request.record.token.clone();
-        if let Some(stored) = self.stored(&token, &request.token_id, &key)? {
-            self.counters.hits.fetch_add(1, Ordering::Relaxed);
-            return Ok(stored);
+        let token = &request.record.token;
+        if let Some(stored) = self.stored(token, &request.token_id, &key)? {
+            return Ok(Lookup::Stored(stored));
         }
-        self.counters.misses.fetch_add(1, Ordering::Relaxed);
-        let shared = {
+        match lock(&self.in_flight).get(&(token.clone(), key)) {
+            Some(render) => Ok(Lookup::Rendering(render.clone())),
+            None => Ok(Lookup::Missing),
+        }
+    }
+
+    /// Renders and stores an output, holding `admission` (a caller's render slot) until
+    /// the render ends, even if the caller goes away. A render of the same output already
+    /// running, or finished meanwhile, is joined instead.
+    pub async fn start<A: Send + 'static>(
+        self: &Arc<Self>,
+        request: OutputRequest,
+        admission: A,
+    ) -> Result<OutputRecord> {
+        let id = (request.record.token.clone(), request.key());
+        let render = {
             let mut in_flight = lock(&self.in_flight);
+            // Checked again under the lock: a render may have just finished.
+            if let Some(stored) = self.stored(&id.0, &request.token_id, &id.1)? {
+                return Ok(stored);
+            }
             in_flight
-                .entry((token.clone(), key.clone()))
+                .entry(id.clone())
                 .or_insert_with(|| {
-                    let this = Arc::clone(self);
+                    self.counters.misses.fetch_add(1, Ordering::Relaxed);
+                    let entry = InFlightEntry {
+                        finished: Arc::clone(self),
+                        id,
+                    };
                     let task = tokio::spawn(async move {
-                        let id = (request.record.token.clone(), request.key());
-                        let result = this.render_and_store(request).await;
-                        lock(&this.in_flight).remove(&id);
-                        result
+                        let _admission = admission;
+                        let entry = entry;
+                        entry.finished.render_and_store(request).await
                     });
                     task.map(|joined| {
                         joined.unwrap_or_else(|e| Err(Error::internal(format!("render task: {e}"))))
@@ -219,7 +244,22 @@ impl Finished {
                 })
                 .clone()
         };
-        shared.await
+        render.await
+    }
+
+    /// The stored output, rendering it first if needed, with no admission check (the
+    /// server's handlers go through [`Finished::lookup`] and their callers' tiers).
+    pub async fn get(self: &Arc<Self>, request: OutputRequest) -> Result<OutputRecord> {
+        match self.lookup(&request)? {
+            Lookup::Stored(stored) => Ok(stored),
+            Lookup::Rendering(render) => render.await,
+            Lookup::Missing => self.start(request, ()).await,
+        }
+    }
+
+    /// Counts an answer served from the store.
+    pub fn count_hit(&self) {
+        self.counters.hits.fetch_add(1, Ordering::Relaxed);
     }
 
     /// The stored record of an output whose file is still on disk.
@@ -240,34 +280,70 @@ impl Finished {
         let token = request.record.token.clone();
         let is_default = request.is_default();
         let progress = Arc::new(Progress::new(request.record.total_frames));
+        let mut saver = None;
         if is_default {
             lock(&self.progress).insert(token.clone(), Arc::clone(&progress));
-            self.tokens
-                .set_state(&token, RenderState::Rendering, 0, None)?;
+            saver = Some(self.save_progress(&token, &progress));
         }
+
         let mut result = self.render(&request, &progress).await;
         // Deleted while rendering: what was just written goes too.
-        if self.tokens.get(&token, i64::MIN)?.is_none() {
-            self.blobs.remove_token(&request.token_id)?;
-            result = Err(Error::not_found(format!("token {token} was deleted")));
+        match self.tokens.get(&token, i64::MIN) {
+            Ok(Some(_)) => {}
+            Ok(None) => {
+                let removed = self
+                    .tokens
+                    .delete(&token)
+                    .and_then(|_| self.blobs.remove_token(&request.token_id));
+                if let Err(e) = removed {
+                    tracing::warn!(token = %token, error = %e, "outputs of a deleted token remain");
+                }
+                result = Err(Error::not_found(format!("token {token} was deleted")));
+            }
+            Err(e) => result = Err(e),
         }
-        if is_default {
+
+        if let Some(saver) = saver {
+            saver.abort();
+            let (state, done, error) = match &result {
+                Ok(_) => (RenderState::Done, request.record.total_frames, None),
+                Err(e) => (
+                    RenderState::Failed,
+                    progress.done(),
+                    Some(public_message(e)),
+                ),
+            };
+            // The final state is written before the live counter goes, so that a poll in
+            // between never sees less than before.
+            if let Err(e) = self.tokens.set_state(&token, state, done, error.as_deref()) {
+                tracing::warn!(token = %token, error = %e, "render state not saved");
+            }
             lock(&self.progress).remove(&token);
-            let (state, error) = match &result {
-                Ok(_) => (RenderState::Done, None),
-                Err(e) => (RenderState::Failed, Some(e.message().to_owned())),
-            };
-            let done = match state {
-                RenderState::Done => request.record.total_frames,
-                _ => progress.done(),
-            };
-            self.tokens
-                .set_state(&token, state, done, error.as_deref())?;
         }
         if let Err(e) = &result {
             tracing::warn!(token = %token, format = %request.format, error = %e, "render failed");
         }
         result
+    }
+
+    /// Writes a render's progress to the store every half second, so that after a restart
+    /// progress reads where the render stopped.
+    fn save_progress(&self, token: &str, progress: &Arc<Progress>) -> tokio::task::JoinHandle<()> {
+        let (tokens, token, progress) = (
+            Arc::clone(&self.tokens),
+            token.to_owned(),
+            Arc::clone(progress),
+        );
+        tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(std::time::Duration::from_millis(500));
+            loop {
+                ticks.tick().await;
+                let done = progress.done();
+                if let Err(e) = tokens.set_state(&token, RenderState::Rendering, done, None) {
+                    tracing::warn!(token = %token, error = %e, "progress not saved");
+                }
+            }
+        })
     }
 
     async fn render(
@@ -293,65 +369,110 @@ impl Finished {
         let (format, options) = (request.format, request.options.clone());
         let progress = Arc::clone(progress);
         let started = std::time::Instant::now();
-        let rendered = tokio::task::spawn_blocking(move || {
-            render_output(&renderer, format, &options, &encoders, &pool, &progress)
+        // TODO: outputs are assembled in memory before they are stored, which bounds their
+        // size by RAM (ten seconds of 720p ProRes is 30 MB); writing containers straight
+        // into the blob store's temporary file removes the bound.
+        let (tokens, blobs) = (Arc::clone(&self.tokens), self.blobs.clone());
+        let (token, token_id, key) = (
+            record.token.clone(),
+            request.token_id.clone(),
+            request.key(),
+        );
+        // Drawing, encoding, hashing and writing files all block: none of it runs on the
+        // threads that answer requests.
+        let (output, frames) = tokio::task::spawn_blocking(move || {
+            let rendered = render_output(&renderer, format, &options, &encoders, &pool, &progress)?;
+            for part in &rendered.parts {
+                let content_type = content_type_of(&part.name);
+                let stored = store(&blobs, &token_id, &part.name, &part.bytes, content_type)?;
+                let stored = OutputRecord {
+                    key: part_key(&part.name),
+                    ..stored
+                };
+                tokens.put_output(&token, &stored)?;
+            }
+            let file = format!(
+                "{}.{}",
+                &blake3::hash(key.as_bytes()).to_hex()[..16],
+                format.extension()
+            );
+            let stored = store(
+                &blobs,
+                &token_id,
+                &file,
+                &rendered.main,
+                format.content_type(),
+            )?;
+            let output = OutputRecord { key, ..stored };
+            tokens.put_output(&token, &output)?;
+            Ok::<_, Error>((output, rendered.frames))
         })
         .await
         .map_err(|e| Error::internal(format!("render thread: {e}")))??;
+
         let elapsed = started.elapsed();
-        self.counters
-            .frames
-            .fetch_add(rendered.frames, Ordering::Relaxed);
+        self.counters.frames.fetch_add(frames, Ordering::Relaxed);
         self.counters
             .render_micros
             .fetch_add(elapsed.as_micros() as u64, Ordering::Relaxed);
         tracing::info!(
             token = %record.token,
             format = %format,
-            frames = rendered.frames,
+            frames,
             seconds = elapsed.as_secs_f64(),
             "rendered"
         );
-
-        let id = &request.token_id;
-        for part in &rendered.parts {
-            let stored = self.store(id, &part.name, &part.bytes, content_type_of(&part.name))?;
-            self.tokens.put_output(
-                &record.token,
-                &OutputRecord {
-                    key: part_key(&part.name),
-                    ..stored
-                },
-            )?;
-        }
-        let key = request.key();
-        let file = format!(
-            "{}.{}",
-            &blake3::hash(key.as_bytes()).to_hex()[..16],
-            format.extension()
-        );
-        let stored = self.store(id, &file, &rendered.main, format.content_type())?;
-        let output = OutputRecord { key, ..stored };
-        self.tokens.put_output(&record.token, &output)?;
         Ok(output)
     }
+}
 
-    fn store(
-        &self,
-        token_id: &str,
-        file: &str,
-        bytes: &[u8],
-        content_type: &str,
-    ) -> Result<OutputRecord> {
-        self.blobs.put(token_id, file, bytes)?;
-        Ok(OutputRecord {
-            key: String::new(),
-            file: file.to_owned(),
-            etag: content_etag(bytes),
-            size_bytes: bytes.len() as u64,
-            content_type: content_type.to_owned(),
-        })
+/// Writes one file of an output and describes it.
+fn store(
+    blobs: &BlobStore,
+    token_id: &str,
+    file: &str,
+    bytes: &[u8],
+    content_type: &str,
+) -> Result<OutputRecord> {
+    blobs.put(token_id, file, bytes)?;
+    Ok(OutputRecord {
+        key: String::new(),
+        file: file.to_owned(),
+        etag: content_etag(bytes),
+        size_bytes: bytes.len() as u64,
+        content_type: content_type.to_owned(),
+    })
+}
+
+/// What an error may tell a client: faults inside the server are logged, not shown, so
+/// that no path or program output leaves the server.
+pub fn public_message(error: &Error) -> String {
+    match error.kind() {
+        crate::ErrorKind::Io | crate::ErrorKind::Internal => {
+            "the render failed inside the server; its log has the details".to_owned()
+        }
+        _ => error.message().to_owned(),
     }
+}
+
+/// Removes a render from the in-flight map when its task ends, however it ends.
+struct InFlightEntry {
+    finished: Arc<Finished>,
+    id: (String, String),
+}
+
+impl Drop for InFlightEntry {
+    fn drop(&mut self) {
+        lock(&self.finished.in_flight).remove(&self.id);
+    }
+}
+
+/// Where an output stands.
+#[derive(Debug)]
+pub enum Lookup {
+    Stored(OutputRecord),
+    Rendering(SharedRender),
+    Missing,
 }
 
 /// The media type of a part by its name.

@@ -21,7 +21,11 @@ pub enum RangeAnswer {
 /// Reads a `Range` header for a representation of `size_bytes`. Malformed headers and
 /// units other than bytes are ignored (a full response), as the RFC asks.
 pub fn parse_range(header: Option<&str>, size_bytes: u64) -> RangeAnswer {
-    let Some(spec) = header.and_then(|h| h.trim().strip_prefix("bytes=")) else {
+    let Some(spec) = header.map(str::trim).and_then(|h| {
+        h.get(..6)
+            .filter(|unit| unit.eq_ignore_ascii_case("bytes="))
+            .map(|_| &h[6..])
+    }) else {
         return RangeAnswer::Full;
     };
     if spec.contains(',') {
@@ -85,6 +89,7 @@ mod tests {
     fn ranges_of_every_form() {
         let p = |h: &str| parse_range(Some(h), 1000);
         assert_eq!(p("bytes=0-499"), RangeAnswer::Partial(0..500));
+        assert_eq!(p("Bytes=0-0"), RangeAnswer::Partial(0..1));
         assert_eq!(p("bytes=500-"), RangeAnswer::Partial(500..1000));
         assert_eq!(p("bytes=-100"), RangeAnswer::Partial(900..1000));
         assert_eq!(p("bytes=-5000"), RangeAnswer::Partial(0..1000));

@@ -191,6 +191,34 @@ impl OutputOptions {
         Ok(options)
     }
 
+    /// Only the options `format` reads, so that options a format ignores neither change
+    /// which output is meant nor fail checks that do not apply to it.
+    pub fn for_format(&self, format: Format) -> Self {
+        let mut kept = Self {
+            parts_prefix: self.parts_prefix.clone(),
+            ..Self::default()
+        };
+        match format {
+            Format::Jpg => {
+                kept.frame = self.frame;
+                kept.still.quality = self.still.quality;
+            }
+            Format::Png => {
+                kept.frame = self.frame;
+                kept.still.compression = self.still.compression;
+            }
+            Format::Tif => kept.frame = self.frame,
+            Format::Zip => {
+                kept.from = self.from;
+                kept.to = self.to;
+                kept.sequence_format = self.sequence_format;
+                kept.still = self.still;
+            }
+            _ => {}
+        }
+        kept
+    }
+
     /// Checks frame numbers against a movie of `frame_count` frames.
     pub fn check_frames(&self, frame_count: u64) -> Result<()> {
         let last = frame_count.saturating_sub(1);
