@@ -51,6 +51,8 @@ pub struct ServerSection {
     pub max_header_bytes: Option<usize>,
     pub max_headers: Option<usize>,
     pub header_read_timeout_seconds: Option<u64>,
+    /// Memory for hot finished files, in bytes.
+    pub file_cache_bytes: Option<u64>,
     /// API keys and their tiers: `"<key>" = "<tier>"`.
     #[serde(default)]
     pub keys: std::collections::HashMap<String, String>,
@@ -115,6 +117,9 @@ impl Settings {
             if let Some(value) = value {
                 *slot = value;
             }
+        }
+        if let Some(bytes) = section.file_cache_bytes {
+            settings.file_cache_bytes = bytes;
         }
         settings.keys.clone_from(&section.keys);
         settings.tiers = section

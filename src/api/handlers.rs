@@ -46,7 +46,7 @@ pub(super) async fn dispatch(app: &Arc<App>, route: Route, request: Request<Inco
             token,
             extension,
         } => output(app, mode, &token, &extension, &request).await,
-        Route::Part { id, name, .. } => part(app, &id, &name, &request),
+        Route::Part { id, name, .. } => part(app, &id, &name, &request).await,
         Route::Direct {
             mode,
             project,
@@ -302,10 +302,10 @@ async fn output(
     };
     let output = get_output(app, output_request, request).await?;
     tracing::debug!(token = %token, mode = mode.as_str(), key = %output.key, "serving output");
-    serve_output(app, token.id(), &output, expires_at, request)
+    serve_output(app, token.id(), &output, expires_at, request).await
 }
 
-fn part(app: &App, id: &str, name: &str, request: &Request<Incoming>) -> Answer {
+async fn part(app: &App, id: &str, name: &str, request: &Request<Incoming>) -> Answer {
     let Some(token) = Token::from_id(&app.settings.region, id) else {
         return Err(ApiError::not_found(format!("no token has the id {id:?}")));
     };
@@ -314,7 +314,7 @@ fn part(app: &App, id: &str, name: &str, request: &Request<Incoming>) -> Answer 
     match app.finished.stored(&record.token, token.id(), &key)? {
         Some(output) => {
             app.finished.count_hit();
-            serve_output(app, token.id(), &output, record.expires_at, request)
+            serve_output(app, token.id(), &output, record.expires_at, request).await
         }
         None => Err(ApiError::not_found(format!(
             "token {token} has no part {name:?}; parts exist once its playlist is rendered"
@@ -343,7 +343,7 @@ async fn get_output(
     }
 }
 
-fn serve_output(
+async fn serve_output(
     app: &App,
     token_id: &str,
     output: &OutputRecord,
@@ -358,11 +358,8 @@ fn serve_output(
         content_type: output.content_type.clone(),
         cache_control: format!("public, max-age={seconds_left}, immutable"),
     };
-    Ok(respond(
-        &file,
-        request.headers(),
-        request.method() == Method::HEAD,
-    ))
+    let head = request.method() == Method::HEAD;
+    Ok(respond(&file, request.headers(), head, &app.files).await)
 }
 
 /// v1: renders from the path and query alone. Requests with the same project, movie,
@@ -444,7 +441,7 @@ async fn direct(
     };
     let output = get_output(app, output_request, request).await?;
     tracing::debug!(token = %token, mode = mode.as_str(), "serving direct output");
-    serve_output(app, token.id(), &output, expires_at, request)
+    serve_output(app, token.id(), &output, expires_at, request).await
 }
 
 fn metrics(app: &App) -> Response<Body> {

@@ -24,6 +24,7 @@ use super::handlers;
 use super::metrics::Metrics;
 use super::route::Route;
 use crate::assets::AssetLoader;
+use crate::deliver::file::FileCache;
 use crate::deliver::finished::Finished;
 use crate::deliver::{full, Body};
 use crate::encode::Encoders;
@@ -50,6 +51,8 @@ pub struct ServerSettings {
     pub header_read_timeout: Duration,
     /// Time for a client to send a whole request body.
     pub body_read_timeout: Duration,
+    /// Memory for hot finished files served without reading the disk.
+    pub file_cache_bytes: u64,
     /// How long shutdown waits for requests in flight.
     pub drain_timeout: Duration,
     /// API keys and the tier each belongs to.
@@ -76,6 +79,7 @@ impl Default for ServerSettings {
             max_headers: 64,
             header_read_timeout: Duration::from_secs(10),
             body_read_timeout: Duration::from_secs(30),
+            file_cache_bytes: 256 << 20,
             drain_timeout: Duration::from_secs(30),
             keys: HashMap::new(),
             tiers: HashMap::new(),
@@ -94,6 +98,7 @@ pub struct App {
     pub finished: Arc<Finished>,
     pub accounts: Accounts,
     pub metrics: Metrics,
+    pub files: FileCache,
     next_request_id: AtomicU64,
 }
 
@@ -143,6 +148,7 @@ impl App {
             .unwrap_or_else(|| format!("http://{local}"))
             .trim_end_matches('/')
             .to_owned();
+        let settings_cache_bytes = settings.file_cache_bytes;
         let app = Arc::new(Self {
             settings,
             base_url,
@@ -150,6 +156,7 @@ impl App {
             finished,
             accounts,
             metrics: Metrics::default(),
+            files: FileCache::new(settings_cache_bytes, settings_cache_bytes / 8),
             next_request_id: AtomicU64::new(1),
         });
         Ok((app, listener))

@@ -1,6 +1,7 @@
 //! A stored file as an HTTP answer: 200, 206 or 416 by `Range` and `If-Range`, 304 by
-//! `If-None-Match`, HEAD without a body, and the body read from disk in chunks as the
-//! connection takes them (RFC 9110, sections 13 and 14).
+//! `If-None-Match`, HEAD without a body (RFC 9110, sections 13 and 14). The body comes
+//! from an in-memory cache of hot files, weighed by bytes, or else from disk in chunks as
+//! the connection takes them.
 
 use std::path::PathBuf;
 
@@ -28,12 +29,59 @@ pub struct StoredFile {
     pub cache_control: String,
 }
 
+/// Finished files kept in memory, weighed by their size, so that hot outputs are served
+/// without reading the disk or copying. Keyed by path and entity tag: a file rewritten
+/// with other bytes is never served from a stale copy.
+#[derive(Debug, Clone)]
+pub struct FileCache {
+    files: moka::future::Cache<(PathBuf, String), Bytes>,
+    max_file_bytes: u64,
+}
+
+impl FileCache {
+    /// A cache of at most `budget_bytes`, holding files of at most `max_file_bytes`.
+    pub fn new(budget_bytes: u64, max_file_bytes: u64) -> Self {
+        let files = moka::future::Cache::builder()
+            .weigher(|_, bytes: &Bytes| u32::try_from(bytes.len()).unwrap_or(u32::MAX))
+            .max_capacity(budget_bytes)
+            .build();
+        Self {
+            files,
+            max_file_bytes,
+        }
+    }
+
+    /// The whole file, from memory or read once for every concurrent asker; `None` for
+    /// files too large to keep or that cannot be read whole.
+    async fn bytes(&self, file: &StoredFile) -> Option<Bytes> {
+        if file.size_bytes > self.max_file_bytes {
+            return None;
+        }
+        let key = (file.path.clone(), file.etag.clone());
+        let path = file.path.clone();
+        let bytes = self
+            .files
+            .try_get_with(
+                key,
+                async move { tokio::fs::read(&path).await.map(Bytes::from) },
+            )
+            .await
+            .ok()?;
+        (bytes.len() as u64 == file.size_bytes).then_some(bytes)
+    }
+}
+
 fn header_str(headers: &HeaderMap, name: header::HeaderName) -> Option<&str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
 
 /// The answer to a GET (or HEAD, with `head`) of `file` with the request's `headers`.
-pub fn respond(file: &StoredFile, headers: &HeaderMap, head: bool) -> Response<Body> {
+pub async fn respond(
+    file: &StoredFile,
+    headers: &HeaderMap,
+    head: bool,
+    cache: &FileCache,
+) -> Response<Body> {
     let mut builder = Response::builder()
         .header(header::CONTENT_TYPE, &file.content_type)
         .header(header::ETAG, &file.etag)
@@ -83,6 +131,8 @@ pub fn respond(file: &StoredFile, headers: &HeaderMap, head: bool) -> Response<B
         .header(header::CONTENT_LENGTH, length);
     let body = if head || length == 0 {
         super::empty()
+    } else if let Some(bytes) = cache.bytes(file).await {
+        super::full(bytes.slice(span.start as usize..span.end as usize))
     } else {
         file_body(file.path.clone(), span.start, length)
     };
