@@ -1,11 +1,14 @@
 //! The Render API over real HTTP: `framecast serve` started as a child process on port 0,
 //! a real client, and ffprobe on what comes back.
 
+mod common;
+
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use common::ffprobe_json;
 use reqwest::{Client, StatusCode};
 use serde_json::{json, Value};
 
@@ -126,27 +129,6 @@ async fn read_json(response: reqwest::Response) -> (StatusCode, Value) {
     (status, value)
 }
 
-fn ffprobe(target: &str) -> Value {
-    let output = Command::new("ffprobe")
-        .args([
-            "-v",
-            "error",
-            "-count_frames",
-            "-show_streams",
-            "-show_format",
-        ])
-        .args(["-of", "json"])
-        .arg(target)
-        .output()
-        .expect("ffprobe runs");
-    assert!(
-        output.status.success(),
-        "ffprobe {target}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    serde_json::from_slice(&output.stdout).expect("json")
-}
-
 fn frames_of(probe: &Value) -> u64 {
     probe["streams"][0]["nb_read_frames"]
         .as_str()
@@ -223,7 +205,7 @@ async fn sync_render_answers_a_url_that_serves_ranges_and_validators() {
     assert!(etag.starts_with("\"b3-"), "{etag}");
     let bytes = response.bytes().await.expect("body");
     let dir = test_dir("sync-files");
-    let probe = ffprobe(&save(&dir, "out.mp4", &bytes));
+    let probe = ffprobe_json(save(&dir, "out.mp4", &bytes));
     assert_eq!(probe["streams"][0]["codec_name"], "h264");
     assert_eq!(frames_of(&probe), 30);
 
@@ -317,7 +299,7 @@ async fn async_render_reports_progress_that_never_decreases() {
         .bytes()
         .await
         .expect("body");
-    let probe = ffprobe(&save(&test_dir("async-files"), "out.webm", &bytes));
+    let probe = ffprobe_json(save(&test_dir("async-files"), "out.webm", &bytes));
     assert_eq!(probe["streams"][0]["codec_name"], "vp9");
 }
 
@@ -348,7 +330,7 @@ async fn a_token_alone_renders_on_first_retrieval() {
         .await
         .expect("gif");
     assert_eq!(gif.headers()["content-type"], "image/gif");
-    let probe = ffprobe(&save(
+    let probe = ffprobe_json(save(
         &test_dir("token-files"),
         "tiny.gif",
         &gif.bytes().await.expect("gif"),
@@ -398,13 +380,13 @@ async fn every_extension_is_served_in_render_mode() {
             .expect("get");
         assert_eq!(response.status(), StatusCode::OK, "{extension}");
         let bytes = response.bytes().await.expect("body");
-        let probe = ffprobe(&save(&dir, &format!("out.{extension}"), &bytes));
+        let probe = ffprobe_json(save(&dir, &format!("out.{extension}"), &bytes));
         assert_eq!(probe["streams"][0]["codec_name"], codec, "{extension}");
         assert_eq!(frames_of(&probe), 30, "{extension}");
     }
     // HLS and DASH over HTTP: ffprobe follows the playlists to every segment.
     for extension in ["m3u8", "mpd"] {
-        let probe = ffprobe(&server.url(&format!("/v2/render/{token}.{extension}")));
+        let probe = ffprobe_json(server.url(&format!("/v2/render/{token}.{extension}")));
         assert_eq!(frames_of(&probe), 30, "{extension}");
     }
     for (query, content_type) in [

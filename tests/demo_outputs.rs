@@ -7,7 +7,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::repo_path;
+use common::{ffprobe_json, repo_path};
 
 /// The demo: 1280x720, 30 fps, 300 frames.
 const FRAMES: u64 = 300;
@@ -37,28 +37,6 @@ fn render_demo(out: &Path, options: &[&str]) -> String {
     String::from_utf8(output.stdout).expect("utf-8")
 }
 
-fn ffprobe(path: &Path) -> serde_json::Value {
-    let output = Command::new("ffprobe")
-        .args([
-            "-v",
-            "error",
-            "-count_frames",
-            "-show_streams",
-            "-show_format",
-        ])
-        .args(["-of", "json"])
-        .arg(path)
-        .output()
-        .expect("ffprobe runs (scripts/test installs ffmpeg)");
-    assert!(
-        output.status.success(),
-        "ffprobe {}: {}",
-        path.display(),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    serde_json::from_slice(&output.stdout).expect("json")
-}
-
 fn number(value: &serde_json::Value) -> f64 {
     value
         .as_str()
@@ -84,7 +62,7 @@ fn every_video_extension_probes_as_the_demo() {
             summary.contains(&format!("{FRAMES} frames")) && summary.contains("x real time"),
             "{summary}"
         );
-        let probe = ffprobe(&path);
+        let probe = ffprobe_json(&path);
         let stream = &probe["streams"][0];
         assert_eq!(stream["codec_name"], codec, "{extension}");
         assert_eq!(
@@ -125,7 +103,7 @@ fn hls_and_dash_name_segments_that_probe() {
         let bytes = std::fs::read(dir.join(&segment.uri)).expect("segment");
         let alone = dir.join(format!("alone-{}.mp4", segment.uri));
         std::fs::write(&alone, [init.as_slice(), &bytes].concat()).expect("write");
-        let counted = number(&ffprobe(&alone)["streams"][0]["nb_read_frames"]) as u64;
+        let counted = number(&ffprobe_json(&alone)["streams"][0]["nb_read_frames"]) as u64;
         assert_eq!(
             counted,
             (f64::from(segment.duration) * 30.0).round() as u64,
@@ -138,7 +116,7 @@ fn hls_and_dash_name_segments_that_probe() {
 
     let mpd = dir.join("demo.mpd");
     render_demo(&mpd, &[]);
-    let stream = &ffprobe(&mpd)["streams"][0];
+    let stream = &ffprobe_json(&mpd)["streams"][0];
     assert_eq!(number(&stream["nb_read_frames"]) as u64, FRAMES);
 }
 

@@ -4,10 +4,9 @@
 
 mod common;
 
-use std::path::Path;
 use std::process::Command;
 
-use common::{parse_movie, renderer};
+use common::{ffprobe_json, parse_movie, renderer};
 use framecast::container::fmp4;
 use framecast::encode::{encode_segment, EncodedSegment, H264Encoder, H264Settings};
 use framecast::movie::Params;
@@ -50,28 +49,6 @@ fn encode(renderer: &Renderer) -> (Vec<u8>, Vec<Vec<u8>>) {
     (init, fragments)
 }
 
-fn ffprobe(path: &Path) -> serde_json::Value {
-    let output = Command::new("ffprobe")
-        .args([
-            "-v",
-            "error",
-            "-count_frames",
-            "-show_streams",
-            "-show_format",
-            "-of",
-            "json",
-        ])
-        .arg(path)
-        .output()
-        .expect("ffprobe runs (scripts/test installs ffmpeg)");
-    assert!(
-        output.status.success(),
-        "ffprobe: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    serde_json::from_slice(&output.stdout).expect("ffprobe json")
-}
-
 fn temp_file(name: &str, bytes: &[u8]) -> std::path::PathBuf {
     let dir = std::env::temp_dir().join(format!("framecast-mp4-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
@@ -86,7 +63,7 @@ fn whole_file_probes_as_the_movie() {
     let r = renderer(&movie, Params::defaults(&movie));
     let (init, fragments) = encode(&r);
     let path = temp_file("whole.mp4", &[init, fragments.concat()].concat());
-    let probe = ffprobe(&path);
+    let probe = ffprobe_json(&path);
     let stream = &probe["streams"][0];
     assert_eq!(stream["codec_name"], "h264");
     assert_eq!(stream["profile"], "Constrained Baseline");
@@ -131,7 +108,7 @@ fn every_segment_decodes_on_its_own() {
             &format!("segment-{}.mp4", segment.index),
             &[init.as_slice(), fragment].concat(),
         );
-        let stream = &ffprobe(&path)["streams"][0];
+        let stream = &ffprobe_json(&path)["streams"][0];
         let frames: u64 = stream["nb_read_frames"]
             .as_str()
             .expect("frame count")

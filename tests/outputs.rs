@@ -7,7 +7,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{parse_movie, renderer};
+use common::{ffprobe_json, parse_movie, renderer};
 use framecast::encode::{Encoders, H264Encoder};
 use framecast::movie::Params;
 use framecast::output::{render_output, Format, OutputOptions, Rendered};
@@ -83,25 +83,7 @@ struct Probe {
 }
 
 fn ffprobe(path: &Path) -> Probe {
-    let output = Command::new("ffprobe")
-        .args([
-            "-v",
-            "error",
-            "-count_frames",
-            "-show_streams",
-            "-show_format",
-        ])
-        .args(["-of", "json"])
-        .arg(path)
-        .output()
-        .expect("ffprobe runs (scripts/test installs ffmpeg)");
-    assert!(
-        output.status.success(),
-        "ffprobe {}: {}",
-        path.display(),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let json: serde_json::Value = serde_json::from_slice(&output.stdout).expect("json");
+    let json = ffprobe_json(path);
     let stream = &json["streams"][0];
     let number = |v: &serde_json::Value| v.as_str().and_then(|s| s.parse::<f64>().ok());
     Probe {

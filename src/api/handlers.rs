@@ -127,29 +127,26 @@ async fn create(app: &Arc<App>, project: &str, request: Request<Incoming>, start
         .finished
         .check(project, &body.movie, &body.params, body.format)?;
     let token = Token::generate(&app.settings.region)?;
-    let now = unix_now();
-    let expires_at = now + app.settings.token_lifetime.as_secs() as i64;
     let record = TokenRecord {
-        token: token.to_string(),
-        project: project.to_owned(),
-        movie: body.movie.to_json(),
-        params: serde_json::Value::Object(body.params.clone()),
-        format: body.format.extension().to_owned(),
         routing_key: body.routing_key.clone(),
         parallel: body.parallel.unwrap_or(0),
         upload: body.upload.clone(),
-        created_at: now,
-        expires_at,
-        total_frames,
-        done_frames: 0,
-        state: RenderState::Pending,
-        error: None,
+        ..pending_record(
+            app,
+            &token,
+            project,
+            &body.movie,
+            &body.params,
+            body.format,
+            total_frames,
+        )
     };
     // A render beyond the caller's tier is refused before any token exists.
     let slot = start
         .then(|| app.accounts.start_render(&caller))
         .transpose()?;
     app.tokens.insert(&record)?;
+    let record_expires = record.expires_at;
     tracing::info!(token = %token, project, format = %body.format, start, "token created");
 
     if let Some(slot) = slot {
@@ -174,10 +171,39 @@ async fn create(app: &Arc<App>, project: &str, request: Request<Incoming>, start
         &serde_json::json!({
             "token": token.to_string(),
             "url": output_url(app, Mode::Render, &token.to_string(), body.format),
-            "expires": expires_at,
+            "expires": record_expires,
             "status": 200,
         }),
     ))
+}
+
+/// A new token's record, not rendered yet, expiring after the configured lifetime.
+fn pending_record(
+    app: &App,
+    token: &Token,
+    project: &str,
+    movie: &MovieChoice,
+    params: &serde_json::Map<String, serde_json::Value>,
+    format: Format,
+    total_frames: u64,
+) -> TokenRecord {
+    let now = unix_now();
+    TokenRecord {
+        token: token.to_string(),
+        project: project.to_owned(),
+        movie: movie.to_json(),
+        params: serde_json::Value::Object(params.clone()),
+        format: format.extension().to_owned(),
+        routing_key: "default".to_owned(),
+        parallel: 0,
+        upload: None,
+        created_at: now,
+        expires_at: now + app.settings.token_lifetime.as_secs() as i64,
+        total_frames,
+        done_frames: 0,
+        state: RenderState::Pending,
+        error: None,
+    }
 }
 
 /// A token of this region from a path segment, and its record; 404 otherwise, or a
@@ -293,12 +319,25 @@ async fn output(
     let (token, record) = find_token(app, text, request)?;
     let format = Format::from_extension(extension)?;
     let options = reserved_options(&query_pairs(request))?;
+    serve_token_output(app, mode, &token, record, format, &options, request).await
+}
+
+/// Serves the output of `record` in `format`, rendering it first if needed.
+async fn serve_token_output(
+    app: &App,
+    mode: Mode,
+    token: &Token,
+    record: TokenRecord,
+    format: Format,
+    options: &OutputOptions,
+    request: &Request<Incoming>,
+) -> Answer {
     let expires_at = record.expires_at;
     let output_request = OutputRequest {
         record,
         token_id: token.id().to_owned(),
         format,
-        options: options_for(format, token.id(), &options),
+        options: options_for(format, token.id(), options),
     };
     let output = get_output(app, output_request, request).await?;
     tracing::debug!(token = %token, mode = mode.as_str(), key = %output.key, "serving output");
@@ -406,22 +445,15 @@ async fn direct(
             remove_token(app, &token.to_string())?;
             let choice = MovieChoice::Name(movie_name.to_owned());
             let total_frames = app.finished.check(project_name, &choice, &typed, format)?;
-            let record = TokenRecord {
-                token: token.to_string(),
-                project: project_name.to_owned(),
-                movie: choice.to_json(),
-                params: serde_json::Value::Object(typed),
-                format: format.extension().to_owned(),
-                routing_key: "default".to_owned(),
-                parallel: 0,
-                upload: None,
-                created_at: now,
-                expires_at: now + app.settings.token_lifetime.as_secs() as i64,
+            let record = pending_record(
+                app,
+                &token,
+                project_name,
+                &choice,
+                &typed,
+                format,
                 total_frames,
-                done_frames: 0,
-                state: RenderState::Pending,
-                error: None,
-            };
+            );
             // Two first requests at once: one insert wins, the other reads it back.
             if app.tokens.insert(&record).is_err() {
                 app.tokens
@@ -432,16 +464,7 @@ async fn direct(
             }
         }
     };
-    let expires_at = record.expires_at;
-    let output_request = OutputRequest {
-        record,
-        token_id: token.id().to_owned(),
-        format,
-        options: options_for(format, token.id(), &options),
-    };
-    let output = get_output(app, output_request, request).await?;
-    tracing::debug!(token = %token, mode = mode.as_str(), "serving direct output");
-    serve_output(app, token.id(), &output, expires_at, request).await
+    serve_token_output(app, mode, &token, record, format, &options, request).await
 }
 
 fn metrics(app: &App) -> Response<Body> {

@@ -61,3 +61,28 @@ pub fn differing_pixels(a: &[u8], b: &[u8], tolerance: u8) -> usize {
         })
         .count()
 }
+
+/// ffprobe's JSON for a file or URL (streams with counted frames, and the format), failing
+/// the test if ffprobe cannot read it.
+pub fn ffprobe_json(target: impl AsRef<std::ffi::OsStr>) -> serde_json::Value {
+    let target = target.as_ref();
+    let output = std::process::Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-count_frames",
+            "-show_streams",
+            "-show_format",
+        ])
+        .args(["-of", "json"])
+        .arg(target)
+        .output()
+        .expect("ffprobe runs (scripts/test installs ffmpeg)");
+    assert!(
+        output.status.success(),
+        "ffprobe {}: {}",
+        target.to_string_lossy(),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).expect("ffprobe json")
+}
