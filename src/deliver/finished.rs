@@ -7,13 +7,15 @@
 //!              in flight? ──yes──▶ wait on the same render (single flight)
 //!                 │no
 //!                 ▼
-//!   bind movie + params ─▶ load assets ─▶ render_output (blocking pool)
-//!   ─▶ blobs (temp file + rename) ─▶ output records ─▶ token state
+//!   caller admitted (its tier's render slot) ─▶ start:
+//!   bind movie + params ─▶ load assets ─▶ render_output, blobs (temp file + rename),
+//!   output records (blocking pool) ─▶ token state
 //! ```
 //!
-//! Renders run as tasks of their own: a client that goes away does not cancel a render
-//! that its token will be asked for again. Progress of a token's default output is kept
-//! live in memory and written to the store when the render ends.
+//! Renders run as tasks of their own and hold their admission until they end: a client
+//! that goes away neither cancels a render that its token will be asked for again nor
+//! frees its slot early. Progress of a token's default output is kept live in memory and
+//! saved to the store twice a second and when the render ends.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -245,16 +247,6 @@ impl Finished {
                 .clone()
         };
         render.await
-    }
-
-    /// The stored output, rendering it first if needed, with no admission check (the
-    /// server's handlers go through [`Finished::lookup`] and their callers' tiers).
-    pub async fn get(self: &Arc<Self>, request: OutputRequest) -> Result<OutputRecord> {
-        match self.lookup(&request)? {
-            Lookup::Stored(stored) => Ok(stored),
-            Lookup::Rendering(render) => render.await,
-            Lookup::Missing => self.start(request, ()).await,
-        }
     }
 
     /// Counts an answer served from the store.
