@@ -47,12 +47,17 @@ fn test_dir(name: &str) -> PathBuf {
 
 impl Server {
     fn start(name: &str) -> Self {
+        Self::start_with(name, &[])
+    }
+
+    /// A server on a fresh data folder and a project `test` with both movies.
+    fn start_with(name: &str, extra: &[&str]) -> Self {
         let dir = test_dir(name);
         let projects = dir.join("projects");
         std::fs::create_dir_all(projects.join("test")).expect("project");
         std::fs::write(projects.join("test/short.json"), SHORT).expect("movie");
         std::fs::write(projects.join("test/tiny.json"), TINY).expect("movie");
-        Self::start_on(dir.join("data"), projects, &[])
+        Self::start_on(dir.join("data"), projects, extra)
     }
 
     fn start_on(data: PathBuf, projects: PathBuf, extra: &[&str]) -> Self {
@@ -682,8 +687,7 @@ async fn tokens_and_outputs_survive_a_restart() {
 
 #[tokio::test]
 async fn tiers_bound_concurrent_renders_keys_raise_them_and_metrics_count() {
-    let dir = test_dir("tiers");
-    let config = dir.join("framecast.toml");
+    let config = test_dir("tiers-config").join("framecast.toml");
     std::fs::write(
         &config,
         r#"
@@ -700,14 +704,7 @@ eu-west-1 = "https://render-eu.example"
 "#,
     )
     .expect("config");
-    let projects = dir.join("projects");
-    std::fs::create_dir_all(projects.join("test")).expect("project");
-    std::fs::write(projects.join("test/short.json"), SHORT).expect("movie");
-    let server = Server::start_on(
-        dir.join("data"),
-        projects,
-        &["--config", config.to_str().expect("path")],
-    );
+    let server = Server::start_with("tiers", &["--config", config.to_str().expect("path")]);
     let client = Client::new();
     let render = server.url("/v2/render/test");
 
@@ -783,15 +780,7 @@ eu-west-1 = "https://render-eu.example"
 
 #[tokio::test]
 async fn formats_without_their_encoder_answer_503_and_the_rest_work() {
-    let dir = test_dir("no-ffmpeg");
-    let projects = dir.join("projects");
-    std::fs::create_dir_all(projects.join("test")).expect("project");
-    std::fs::write(projects.join("test/tiny.json"), TINY).expect("movie");
-    let server = Server::start_on(
-        dir.join("data"),
-        projects,
-        &["--ffmpeg", "/nonexistent/ffmpeg"],
-    );
+    let server = Server::start_with("no-ffmpeg", &["--ffmpeg", "/nonexistent/ffmpeg"]);
     let client = Client::new();
     let (_, health) = get_json(&client, &server.url("/healthz")).await;
     assert_eq!(

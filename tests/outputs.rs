@@ -293,7 +293,6 @@ fn zip_holds_one_still_per_frame_in_order() {
 
 #[test]
 fn gif_keeps_every_frame_on_the_movie_clock() {
-    let r = movie_renderer();
     let rendered = render(Format::Gif, &[]);
     let path = write("gif", Format::Gif, &rendered);
     let probe = ffprobe(&path);
@@ -309,20 +308,11 @@ fn gif_keeps_every_frame_on_the_movie_clock() {
     // Delays are whole hundredths, rounded on the movie's clock: 3.003 s becomes 3.00 s.
     assert!((probe.duration - 3.0).abs() < 0.011, "{}", probe.duration);
     // One palette for the movie: close to the drawn frames, frame by frame.
-    let decoded = decode(&path);
-    let mut total = 0.0;
-    for (index, pixels) in decoded.chunks_exact(160 * 90 * 4).enumerate() {
-        let drawn = r.render_frame(index as u64).expect("frame");
-        let error: u64 = pixels
-            .chunks_exact(4)
-            .zip(drawn.rgba().chunks_exact(4))
-            .map(|(a, b)| (0..3).map(|c| u64::from(a[c].abs_diff(b[c]))).sum::<u64>())
-            .sum();
-        let mean = error as f64 / (160.0 * 90.0 * 3.0);
-        assert!(mean < 8.0, "frame {index}: mean error {mean:.2}");
-        total += mean;
+    let errors = frame_errors_against_drawn(&decode(&path));
+    for (index, error) in errors.iter().enumerate() {
+        assert!(*error < 8.0, "frame {index}: mean error {error:.2}");
     }
-    let mean = total / FRAMES as f64;
+    let mean = errors.iter().sum::<f64>() / FRAMES as f64;
     assert!(mean < 4.0, "mean error over the movie {mean:.2}");
 }
 
@@ -393,18 +383,27 @@ fn segment_starts() -> Vec<u64> {
 
 /// Mean absolute difference per channel between decoded frames and the drawn ones.
 fn mean_error_against_drawn(decoded: &[u8]) -> f64 {
+    let errors = frame_errors_against_drawn(decoded);
+    errors.iter().sum::<f64>() / errors.len().max(1) as f64
+}
+
+/// Per decoded frame, the mean absolute difference per channel from the drawn frame.
+fn frame_errors_against_drawn(decoded: &[u8]) -> Vec<f64> {
     let r = movie_renderer();
     let frame_bytes = 160 * 90 * 4;
-    let mut total = 0u64;
-    for (index, pixels) in decoded.chunks_exact(frame_bytes).enumerate() {
-        let drawn = r.render_frame(index as u64).expect("frame");
-        total += pixels
-            .chunks_exact(4)
-            .zip(drawn.rgba().chunks_exact(4))
-            .map(|(a, b)| (0..3).map(|c| u64::from(a[c].abs_diff(b[c]))).sum::<u64>())
-            .sum::<u64>();
-    }
-    total as f64 / (decoded.len() / 4 * 3) as f64
+    decoded
+        .chunks_exact(frame_bytes)
+        .enumerate()
+        .map(|(index, pixels)| {
+            let drawn = r.render_frame(index as u64).expect("frame");
+            let total: u64 = pixels
+                .chunks_exact(4)
+                .zip(drawn.rgba().chunks_exact(4))
+                .map(|(a, b)| (0..3).map(|c| u64::from(a[c].abs_diff(b[c]))).sum::<u64>())
+                .sum();
+            total as f64 / (160.0 * 90.0 * 3.0)
+        })
+        .collect()
 }
 
 #[test]
