@@ -867,3 +867,30 @@ async fn concurrent_requests_share_one_render_and_playlists_report_progress() {
     }
     panic!("the HLS render never reported completion");
 }
+
+#[tokio::test]
+async fn connections_beyond_the_cap_wait_for_one_to_end() {
+    let config = test_dir("connections-config").join("framecast.toml");
+    std::fs::write(&config, "[server]\nmax_connections = 1\n").expect("config");
+    let server = Server::start_with("connections", &["--config", config.to_str().expect("path")]);
+    let address = server.base.trim_start_matches("http://").to_owned();
+
+    // One idle connection holds the only slot.
+    let holder = std::net::TcpStream::connect(&address).expect("connect");
+    std::thread::sleep(Duration::from_millis(100));
+    let waiting = tokio::spawn({
+        let url = server.url("/healthz");
+        async move { Client::new().get(url).send().await.map(|r| r.status()) }
+    });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        !waiting.is_finished(),
+        "a second connection was served beyond the cap"
+    );
+    drop(holder);
+    let status = waiting
+        .await
+        .expect("task")
+        .expect("answered once the slot is free");
+    assert_eq!(status, StatusCode::OK);
+}

@@ -53,6 +53,8 @@ pub struct ServerSettings {
     pub body_read_timeout: Duration,
     /// Memory for hot finished files served without reading the disk.
     pub file_cache_bytes: u64,
+    /// Connections served at once; more wait to be accepted.
+    pub max_connections: usize,
     /// How long shutdown waits for requests in flight.
     pub drain_timeout: Duration,
     /// API keys and the tier each belongs to.
@@ -80,6 +82,7 @@ impl Default for ServerSettings {
             header_read_timeout: Duration::from_secs(10),
             body_read_timeout: Duration::from_secs(30),
             file_cache_bytes: 256 << 20,
+            max_connections: 4096,
             drain_timeout: Duration::from_secs(30),
             keys: HashMap::new(),
             tiers: HashMap::new(),
@@ -175,8 +178,19 @@ impl App {
             .header_read_timeout(self.settings.header_read_timeout)
             .max_buf_size(self.settings.max_header_bytes.max(8192))
             .max_headers(self.settings.max_headers);
+        // Beyond the cap, new connections wait in the kernel's backlog until one ends.
+        let slots = Arc::new(tokio::sync::Semaphore::new(
+            self.settings.max_connections.max(1),
+        ));
         tokio::pin!(shutdown);
         loop {
+            let permit = tokio::select! {
+                permit = Arc::clone(&slots).acquire_owned() => match permit {
+                    Ok(permit) => permit,
+                    Err(_) => break,
+                },
+                () = &mut shutdown => break,
+            };
             let (stream, peer) = tokio::select! {
                 accepted = listener.accept() => match accepted {
                     Ok(pair) => pair,
@@ -196,6 +210,7 @@ impl App {
             });
             let connection = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
             tokio::spawn(async move {
+                let _permit = permit;
                 if let Err(e) = connection.await {
                     tracing::debug!(error = %e, %peer, "connection ended with an error");
                 }
