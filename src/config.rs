@@ -53,6 +53,8 @@ pub struct ServerSection {
     pub header_read_timeout_seconds: Option<u64>,
     /// Memory for hot finished files, in bytes.
     pub file_cache_bytes: Option<u64>,
+    /// Memory for encoded segments, in bytes.
+    pub segment_cache_bytes: Option<u64>,
     /// Connections served at once.
     pub max_connections: Option<usize>,
     /// API keys and their tiers: `"<key>" = "<tier>"`.
@@ -122,6 +124,9 @@ impl Settings {
         }
         if let Some(bytes) = section.file_cache_bytes {
             settings.file_cache_bytes = bytes;
+        }
+        if let Some(bytes) = section.segment_cache_bytes {
+            settings.segment_cache_bytes = bytes;
         }
         if let Some(connections) = section.max_connections {
             settings.max_connections = connections;

@@ -1,8 +1,9 @@
 //! The handlers behind each [`Route`]: v2 token creation, progress and deletion, the
 //! retrieval of a token's outputs and their parts, v1 direct rendering, and health.
 //!
-//! `get` and `play` answer with the finished output, as `render` does, until progressive
-//! and on-demand delivery exist; the bytes are the same either way.
+//! `render` answers with finished outputs; `get` and `play` with streams
+//! (`crate::deliver::stream`), except for outputs that only exist whole (stills, ProRes),
+//! which every mode serves finished.
 
 use std::sync::Arc;
 
@@ -19,6 +20,7 @@ use super::server::App;
 use super::token::Token;
 use crate::deliver::file::{respond, StoredFile};
 use crate::deliver::finished::{part_key, Lookup, OutputRequest};
+use crate::deliver::stream::{StreamMode, StreamRequest};
 use crate::deliver::{full, Body};
 use crate::error::Result;
 use crate::output::{Format, OutputOptions, RESERVED_KEYS};
@@ -46,7 +48,7 @@ pub(super) async fn dispatch(app: &Arc<App>, route: Route, request: Request<Inco
             token,
             extension,
         } => output(app, mode, &token, &extension, &request).await,
-        Route::Part { id, name, .. } => part(app, &id, &name, &request).await,
+        Route::Part { mode, id, name } => part(app, mode, &id, &name, &request).await,
         Route::Direct {
             mode,
             project,
@@ -332,6 +334,30 @@ async fn serve_token_output(
     options: &OutputOptions,
     request: &Request<Incoming>,
 ) -> Answer {
+    if mode != Mode::Render {
+        let options = options.for_format(format);
+        let stream_request = StreamRequest {
+            record: &record,
+            token_id: token.id(),
+            format,
+            options: &options,
+            headers: request.headers(),
+            head: request.method() == Method::HEAD,
+        };
+        // Streams that render a whole output count against the caller's tier.
+        let admit = || {
+            let caller = app.accounts.caller(request.headers())?;
+            app.accounts.start_render(&caller)
+        };
+        let answer = match mode {
+            Mode::Get => app.streams.get(stream_request, admit).await?,
+            _ => app.streams.play(stream_request, admit).await?,
+        };
+        if let Some(response) = answer {
+            tracing::debug!(token = %token, mode = mode.as_str(), format = %format, "streaming");
+            return Ok(response);
+        }
+    }
     let expires_at = record.expires_at;
     let output_request = OutputRequest {
         record,
@@ -344,7 +370,25 @@ async fn serve_token_output(
     serve_output(app, token.id(), &output, expires_at, request).await
 }
 
-async fn part(app: &App, id: &str, name: &str, request: &Request<Incoming>) -> Answer {
+async fn part(app: &App, mode: Mode, id: &str, name: &str, request: &Request<Incoming>) -> Answer {
+    // Streams name their parts under `<id>.<ext>/`, finished outputs under `<id>/`.
+    if let (Some((id, extension)), Some(stream_mode)) = (id.split_once('.'), stream_mode(mode)) {
+        let Some(token) = Token::from_id(&app.settings.region, id) else {
+            return Err(ApiError::not_found(format!("no token has the id {id:?}")));
+        };
+        let (token, record) = find_token(app, &token.to_string(), request)?;
+        let format = Format::from_extension(extension)?;
+        let options = OutputOptions::default();
+        let stream_request = StreamRequest {
+            record: &record,
+            token_id: token.id(),
+            format,
+            options: &options,
+            headers: request.headers(),
+            head: request.method() == Method::HEAD,
+        };
+        return Ok(app.streams.part(stream_mode, stream_request, name).await?);
+    }
     let Some(token) = Token::from_id(&app.settings.region, id) else {
         return Err(ApiError::not_found(format!("no token has the id {id:?}")));
     };
@@ -467,8 +511,19 @@ async fn direct(
     serve_token_output(app, mode, &token, record, format, &options, request).await
 }
 
+fn stream_mode(mode: Mode) -> Option<StreamMode> {
+    match mode {
+        Mode::Render => None,
+        Mode::Get => Some(StreamMode::Get),
+        Mode::Play => Some(StreamMode::Play),
+    }
+}
+
 fn metrics(app: &App) -> Response<Body> {
-    let mut response = Response::new(full(app.metrics.render(&app.finished.stats())));
+    let mut response = Response::new(full(
+        app.metrics
+            .render(&app.finished.stats(), &app.streams.stats()),
+    ));
     let headers = response.headers_mut();
     headers.insert(
         header::CONTENT_TYPE,

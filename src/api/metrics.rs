@@ -6,6 +6,7 @@ use std::fmt::Write;
 use std::sync::Mutex;
 
 use crate::deliver::finished::RenderStats;
+use crate::deliver::stream::StreamStats;
 
 /// Request counters.
 #[derive(Debug, Default)]
@@ -23,7 +24,8 @@ impl Metrics {
     }
 
     /// The exposition text.
-    pub fn render(&self, stats: &RenderStats) -> String {
+    pub fn render(&self, stats: &RenderStats, streams: &StreamStats) -> String {
+        let segments = &streams.segments;
         let mut out = String::new();
         out.push_str("# HELP framecast_requests_total HTTP requests answered.\n");
         out.push_str("# TYPE framecast_requests_total counter\n");
@@ -38,7 +40,7 @@ impl Metrics {
                 "framecast_requests_total{{route=\"{route}\",status=\"{status}\"}} {count}"
             );
         }
-        let series: [(&str, &str, &str, String); 5] = [
+        let series: [(&str, &str, &str, String); 10] = [
             (
                 "framecast_frames_rendered_total",
                 "counter",
@@ -68,6 +70,36 @@ impl Metrics {
                 "gauge",
                 "Renders running now.",
                 stats.in_flight.to_string(),
+            ),
+            (
+                "framecast_segments_rendered_total",
+                "counter",
+                "Stream segments drawn and encoded.",
+                segments.rendered.to_string(),
+            ),
+            (
+                "framecast_segment_frames_total",
+                "counter",
+                "Frames drawn for stream segments.",
+                segments.frames.to_string(),
+            ),
+            (
+                "framecast_segment_hits_total",
+                "counter",
+                "Segment requests answered from memory.",
+                segments.hits.to_string(),
+            ),
+            (
+                "framecast_stream_frames_total",
+                "counter",
+                "Frames drawn by streams of whole outputs (WebM, ZIP, GIF, ...).",
+                streams.frames_drawn.to_string(),
+            ),
+            (
+                "framecast_segment_cache_bytes",
+                "gauge",
+                "Bytes of encoded segments held in memory.",
+                segments.bytes.to_string(),
             ),
         ];
         for (name, kind, help, value) in series {

@@ -26,6 +26,7 @@ use super::route::Route;
 use crate::assets::AssetLoader;
 use crate::deliver::file::FileCache;
 use crate::deliver::finished::Finished;
+use crate::deliver::stream::Streams;
 use crate::deliver::{full, Body};
 use crate::encode::Encoders;
 use crate::error::{Error, ErrorKind, Result};
@@ -53,6 +54,8 @@ pub struct ServerSettings {
     pub body_read_timeout: Duration,
     /// Memory for hot finished files served without reading the disk.
     pub file_cache_bytes: u64,
+    /// Memory for encoded segments shared by streams and tokens.
+    pub segment_cache_bytes: u64,
     /// Connections served at once; more wait to be accepted.
     pub max_connections: usize,
     /// How long shutdown waits for requests in flight.
@@ -82,6 +85,7 @@ impl Default for ServerSettings {
             header_read_timeout: Duration::from_secs(10),
             body_read_timeout: Duration::from_secs(30),
             file_cache_bytes: 256 << 20,
+            segment_cache_bytes: 512 << 20,
             max_connections: 4096,
             drain_timeout: Duration::from_secs(30),
             keys: HashMap::new(),
@@ -99,6 +103,7 @@ pub struct App {
     pub base_url: String,
     pub tokens: Arc<TokenStore>,
     pub finished: Arc<Finished>,
+    pub streams: Streams,
     pub accounts: Accounts,
     pub metrics: Metrics,
     pub files: FileCache,
@@ -151,15 +156,22 @@ impl App {
             .unwrap_or_else(|| format!("http://{local}"))
             .trim_end_matches('/')
             .to_owned();
-        let settings_cache_bytes = settings.file_cache_bytes;
+        let file_cache_bytes = settings.file_cache_bytes;
+        let files = FileCache::new(file_cache_bytes, file_cache_bytes / 8);
+        let streams = Streams::new(
+            Arc::clone(&finished),
+            files.clone(),
+            settings.segment_cache_bytes,
+        );
         let app = Arc::new(Self {
             settings,
             base_url,
             tokens,
             finished,
+            streams,
             accounts,
             metrics: Metrics::default(),
-            files: FileCache::new(settings_cache_bytes, settings_cache_bytes / 8),
+            files,
             next_request_id: AtomicU64::new(1),
         });
         Ok((app, listener))

@@ -33,14 +33,28 @@ pub fn master_playlist(stream: &StreamInfo, media_uri: &str) -> String {
     write(|out| playlist.write_to(out))
 }
 
-/// A media playlist of the first `available` segments; complete (`EXT-X-ENDLIST`, VOD)
-/// when `available` covers them all, else an event playlist that grows.
+/// Which segments a media playlist lists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Listing {
+    /// Every segment, as a VOD playlist.
+    Complete,
+    /// The first `available` segments of a stream still being rendered, as an event
+    /// playlist that grows and ends with `EXT-X-ENDLIST` once it holds them all (its type
+    /// never changes, as RFC 8216 requires).
+    Growing { available: usize },
+}
+
+/// A media playlist naming the init segment and the segments of `listing`.
 pub fn media_playlist(
     stream: &StreamInfo,
     init_uri: &str,
-    available: usize,
+    listing: Listing,
     segment_uri: impl Fn(u32) -> String,
 ) -> String {
+    let available = match listing {
+        Listing::Complete => stream.segments.len(),
+        Listing::Growing { available } => available,
+    };
     let complete = available >= stream.segments.len();
     let segments: Vec<MediaSegment> = stream
         .segments
@@ -70,10 +84,9 @@ pub fn media_playlist(
         media_sequence: 0,
         segments,
         end_list: complete,
-        playlist_type: Some(if complete {
-            MediaPlaylistType::Vod
-        } else {
-            MediaPlaylistType::Event
+        playlist_type: Some(match listing {
+            Listing::Complete => MediaPlaylistType::Vod,
+            Listing::Growing { .. } => MediaPlaylistType::Event,
         }),
         ..MediaPlaylist::default()
     };

@@ -75,6 +75,24 @@ fn header_str(headers: &HeaderMap, name: header::HeaderName) -> Option<&str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
 
+/// An answer held in memory, such as a cached segment, served like a stored file.
+#[derive(Debug, Clone)]
+pub struct MemoryFile {
+    pub bytes: Bytes,
+    /// A strong tag, quoted: `"b3-..."`.
+    pub etag: String,
+    pub content_type: String,
+    pub cache_control: String,
+}
+
+/// What the headers of an answer say about its entity.
+struct Entity<'a> {
+    size_bytes: u64,
+    etag: &'a str,
+    content_type: &'a str,
+    cache_control: &'a str,
+}
+
 /// The answer to a GET (or HEAD, with `head`) of `file` with the request's `headers`.
 pub async fn respond(
     file: &StoredFile,
@@ -82,53 +100,17 @@ pub async fn respond(
     head: bool,
     cache: &FileCache,
 ) -> Response<Body> {
-    let mut builder = Response::builder()
-        .header(header::CONTENT_TYPE, &file.content_type)
-        .header(header::ETAG, &file.etag)
-        .header(header::CACHE_CONTROL, &file.cache_control)
-        .header(header::ACCEPT_RANGES, "bytes");
-
-    if none_match(header_str(headers, header::IF_NONE_MATCH), &file.etag) {
-        return builder
-            .status(StatusCode::NOT_MODIFIED)
-            .body(super::empty())
-            .unwrap_or_else(|_| super::internal_error());
-    }
-
-    let range = if if_range_allows(header_str(headers, header::IF_RANGE), &file.etag) {
-        parse_range(header_str(headers, header::RANGE), file.size_bytes)
-    } else {
-        RangeAnswer::Full
+    let entity = Entity {
+        size_bytes: file.size_bytes,
+        etag: &file.etag,
+        content_type: &file.content_type,
+        cache_control: &file.cache_control,
     };
-    let (status, span) = match range {
-        RangeAnswer::Full => (StatusCode::OK, 0..file.size_bytes),
-        RangeAnswer::Partial(span) => {
-            builder = builder.header(
-                header::CONTENT_RANGE,
-                format!("bytes {}-{}/{}", span.start, span.end - 1, file.size_bytes),
-            );
-            (StatusCode::PARTIAL_CONTENT, span)
-        }
-        RangeAnswer::Unsatisfiable => {
-            // Not cacheable: a cache that keys on the URL alone must not keep it.
-            if let Some(headers) = builder.headers_mut() {
-                headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-            }
-            return builder
-                .status(StatusCode::RANGE_NOT_SATISFIABLE)
-                .header(
-                    header::CONTENT_RANGE,
-                    format!("bytes */{}", file.size_bytes),
-                )
-                .header(header::CONTENT_LENGTH, HeaderValue::from_static("0"))
-                .body(super::empty())
-                .unwrap_or_else(|_| super::internal_error());
-        }
+    let (builder, span) = match plan_answer(&entity, headers) {
+        Ok(planned) => planned,
+        Err(answer) => return *answer,
     };
     let length = span.end - span.start;
-    builder = builder
-        .status(status)
-        .header(header::CONTENT_LENGTH, length);
     let body = if head || length == 0 {
         super::empty()
     } else if let Some(bytes) = cache.bytes(file).await {
@@ -139,6 +121,86 @@ pub async fn respond(
     builder
         .body(body)
         .unwrap_or_else(|_| super::internal_error())
+}
+
+/// The answer to a GET (or HEAD) of bytes held in memory, with ranges and tags as for
+/// stored files.
+pub fn respond_memory(file: &MemoryFile, headers: &HeaderMap, head: bool) -> Response<Body> {
+    let entity = Entity {
+        size_bytes: file.bytes.len() as u64,
+        etag: &file.etag,
+        content_type: &file.content_type,
+        cache_control: &file.cache_control,
+    };
+    let (builder, span) = match plan_answer(&entity, headers) {
+        Ok(planned) => planned,
+        Err(answer) => return *answer,
+    };
+    let body = if head || span.is_empty() {
+        super::empty()
+    } else {
+        super::full(file.bytes.slice(span.start as usize..span.end as usize))
+    };
+    builder
+        .body(body)
+        .unwrap_or_else(|_| super::internal_error())
+}
+
+/// The status and headers of an answer and the span of bytes its body holds, or a whole
+/// answer without a body (304, 416).
+fn plan_answer(
+    entity: &Entity<'_>,
+    headers: &HeaderMap,
+) -> Result<(hyper::http::response::Builder, std::ops::Range<u64>), Box<Response<Body>>> {
+    let mut builder = Response::builder()
+        .header(header::CONTENT_TYPE, entity.content_type)
+        .header(header::ETAG, entity.etag)
+        .header(header::CACHE_CONTROL, entity.cache_control)
+        .header(header::ACCEPT_RANGES, "bytes");
+
+    if none_match(header_str(headers, header::IF_NONE_MATCH), entity.etag) {
+        return Err(Box::new(
+            builder
+                .status(StatusCode::NOT_MODIFIED)
+                .body(super::empty())
+                .unwrap_or_else(|_| super::internal_error()),
+        ));
+    }
+
+    let size = entity.size_bytes;
+    let range = if if_range_allows(header_str(headers, header::IF_RANGE), entity.etag) {
+        parse_range(header_str(headers, header::RANGE), size)
+    } else {
+        RangeAnswer::Full
+    };
+    let (status, span) = match range {
+        RangeAnswer::Full => (StatusCode::OK, 0..size),
+        RangeAnswer::Partial(span) => {
+            builder = builder.header(
+                header::CONTENT_RANGE,
+                format!("bytes {}-{}/{size}", span.start, span.end - 1),
+            );
+            (StatusCode::PARTIAL_CONTENT, span)
+        }
+        RangeAnswer::Unsatisfiable => {
+            // Not cacheable: a cache that keys on the URL alone must not keep it.
+            if let Some(headers) = builder.headers_mut() {
+                headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            }
+            return Err(Box::new(
+                builder
+                    .status(StatusCode::RANGE_NOT_SATISFIABLE)
+                    .header(header::CONTENT_RANGE, format!("bytes */{size}"))
+                    .header(header::CONTENT_LENGTH, HeaderValue::from_static("0"))
+                    .body(super::empty())
+                    .unwrap_or_else(|_| super::internal_error()),
+            ));
+        }
+    };
+    let builder = builder
+        .status(status)
+        .header(header::CONTENT_LENGTH, span.end - span.start);
+    Ok((builder, span))
 }
 
 /// `length` bytes of the file at `path` from `offset`, read chunk by chunk. A file that

@@ -28,7 +28,7 @@ use super::content_etag;
 use crate::assets::AssetLoader;
 use crate::encode::Encoders;
 use crate::error::{Error, Result};
-use crate::movie::Params;
+use crate::movie::{Movie, Params};
 use crate::output::{render_output, Format, OutputOptions};
 use crate::project::{MovieChoice, Project};
 use crate::render::Progress;
@@ -47,22 +47,7 @@ pub struct OutputRequest {
 impl OutputRequest {
     /// The store key of this output: its extension and every option that shapes it.
     pub fn key(&self) -> String {
-        let o = &self.options;
-        let mut key = self.format.extension().to_owned();
-        let numbers = [("frame", o.frame), ("from", o.from), ("to", o.to)];
-        for (name, value) in numbers {
-            if let Some(value) = value {
-                key.push_str(&format!(" {name}={value}"));
-            }
-        }
-        if let Some(format) = o.sequence_format {
-            key.push_str(&format!(" format={}", format.extension()));
-        }
-        key.push_str(&format!(
-            " q={} compression={}",
-            o.still.quality, o.still.compression
-        ));
-        key
+        output_key(self.format, &self.options)
     }
 
     /// Whether this is the output the token was made for (its `format`, no options), whose
@@ -74,6 +59,43 @@ impl OutputRequest {
         };
         self.format.extension() == self.record.format && options == OutputOptions::default()
     }
+}
+
+/// A token's movie with its params bound, ready to draw.
+#[derive(Debug)]
+pub struct Bound {
+    pub project: Project,
+    pub movie_name: String,
+    pub movie: Movie,
+    pub params: Params,
+}
+
+/// The store key of an output in `format`: its extension and every option that shapes it.
+pub fn output_key(format: Format, o: &OutputOptions) -> String {
+    let mut key = format.extension().to_owned();
+    let numbers = [("frame", o.frame), ("from", o.from), ("to", o.to)];
+    for (name, value) in numbers {
+        if let Some(value) = value {
+            key.push_str(&format!(" {name}={value}"));
+        }
+    }
+    if let Some(format) = o.sequence_format {
+        key.push_str(&format!(" format={}", format.extension()));
+    }
+    key.push_str(&format!(
+        " q={} compression={}",
+        o.still.quality, o.still.compression
+    ));
+    key
+}
+
+/// The file name of a stored output by its key.
+pub fn output_file_name(key: &str, format: Format) -> String {
+    format!(
+        "{}.{}",
+        &blake3::hash(key.as_bytes()).to_hex()[..16],
+        format.extension()
+    )
 }
 
 type SharedRender = Shared<BoxFuture<'static, Result<OutputRecord>>>;
@@ -194,6 +216,40 @@ impl Finished {
         let params = Params::from_json(&movie, params)?;
         let frames = crate::movie::Timeline::new(&movie, params).frame_count;
         Ok(if format.still().is_some() { 1 } else { frames })
+    }
+
+    /// The movie and params a token's output in `format` draws.
+    pub fn bind(&self, record: &TokenRecord, format: Format) -> Result<Bound> {
+        let project = Project::find(&self.projects_dir, &record.project)?;
+        let choice = MovieChoice::from_json(&record.movie)
+            .ok_or_else(|| Error::internal("stored token has an unreadable movie field"))?;
+        let movie_name = choice.for_extension(format.extension())?.to_owned();
+        let movie = project.movie(&movie_name)?;
+        let empty = serde_json::Map::new();
+        let params = Params::from_json(&movie, record.params.as_object().unwrap_or(&empty))?;
+        Ok(Bound {
+            project,
+            movie_name,
+            movie,
+            params,
+        })
+    }
+
+    /// The render pool for a token's `parallel` (0: every core).
+    pub fn pool(&self, parallel: u32) -> Arc<rayon::ThreadPool> {
+        let threads = match parallel {
+            0 => self.pools.len(),
+            n => (n as usize).clamp(1, self.pools.len()),
+        };
+        Arc::clone(&self.pools[threads - 1])
+    }
+
+    pub fn loader(&self) -> &AssetLoader {
+        &self.loader
+    }
+
+    pub fn tokens(&self) -> &Arc<TokenStore> {
+        &self.tokens
     }
 
     /// Where an output stands: stored, being rendered, or neither. Callers serve the
@@ -344,19 +400,12 @@ impl Finished {
         progress: &Arc<Progress>,
     ) -> Result<OutputRecord> {
         let record = &request.record;
-        let project = Project::find(&self.projects_dir, &record.project)?;
-        let choice = MovieChoice::from_json(&record.movie)
-            .ok_or_else(|| Error::internal("stored token has an unreadable movie field"))?;
-        let movie = project.movie(choice.for_extension(request.format.extension())?)?;
-        let empty = serde_json::Map::new();
-        let params = Params::from_json(&movie, record.params.as_object().unwrap_or(&empty))?;
-        let renderer = project.renderer(&movie, params, &self.loader).await?;
-
-        let threads = match record.parallel {
-            0 => self.pools.len(),
-            n => (n as usize).clamp(1, self.pools.len()),
-        };
-        let pool = Arc::clone(&self.pools[threads - 1]);
+        let bound = self.bind(record, request.format)?;
+        let renderer = bound
+            .project
+            .renderer(&bound.movie, bound.params, &self.loader)
+            .await?;
+        let pool = self.pool(record.parallel);
         let encoders = self.encoders.clone();
         let (format, options) = (request.format, request.options.clone());
         let progress = Arc::clone(progress);
@@ -383,11 +432,7 @@ impl Finished {
                 };
                 tokens.put_output(&token, &stored)?;
             }
-            let file = format!(
-                "{}.{}",
-                &blake3::hash(key.as_bytes()).to_hex()[..16],
-                format.extension()
-            );
+            let file = output_file_name(&key, format);
             let stored = store(
                 &blobs,
                 &token_id,
@@ -468,7 +513,7 @@ pub enum Lookup {
 }
 
 /// The media type of a part by its name.
-fn content_type_of(name: &str) -> &'static str {
+pub fn content_type_of(name: &str) -> &'static str {
     match name.rsplit_once('.').map(|(_, ext)| ext) {
         Some("m3u8") => Format::M3u8.content_type(),
         Some("m4s") => "video/iso.segment",

@@ -1,10 +1,13 @@
-//! Delivery: finished outputs rendered once and kept (`render` mode), and serving stored
-//! files with byte ranges and entity tags. Knows tokens only as store records; knows
+//! Delivery: finished outputs rendered once and kept (`render` mode), streams sent while
+//! they render (`get`) or rendered segment by segment as players ask (`play`), and serving
+//! stored files with byte ranges and entity tags. Knows tokens only as store records; knows
 //! nothing of routes.
 
 pub mod file;
 pub mod finished;
 pub mod range;
+pub mod segments;
+pub mod stream;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Empty, Full};
@@ -34,7 +37,11 @@ pub fn internal_error() -> Response<Body> {
 
 /// A strong entity tag from content: quoted, stable across restarts and machines.
 pub fn content_etag(bytes: &[u8]) -> String {
-    let digest = blake3::hash(bytes);
+    digest_etag(&blake3::hash(bytes))
+}
+
+/// The entity tag of content whose BLAKE3 digest is `digest`.
+pub fn digest_etag(digest: &blake3::Hash) -> String {
     let hex: String = digest.as_bytes()[..16]
         .iter()
         .map(|b| format!("{b:02x}"))

@@ -18,6 +18,8 @@
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use super::yuv::I420;
@@ -245,13 +247,28 @@ pub struct RawVideo {
 }
 
 /// Where a job's encoded bytes go.
-#[derive(Debug, Clone, Copy)]
 pub enum FfmpegOutput<'a> {
     /// A file that FFmpeg may seek in (for indexes written at the end).
     File(&'a Path),
     /// Standard output, collected and handed back by [`FfmpegJob::finish`].
     Collected,
+    /// Standard output handed to a sink chunk by chunk as FFmpeg writes it. A sink that
+    /// returns `false` (its reader went away) stops the job at its next frame.
+    Streamed(Box<dyn FnMut(Vec<u8>) -> bool + Send>),
 }
+
+impl std::fmt::Debug for FfmpegOutput<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::File(path) => f.debug_tuple("File").field(path).finish(),
+            Self::Collected => f.write_str("Collected"),
+            Self::Streamed(_) => f.write_str("Streamed"),
+        }
+    }
+}
+
+/// Bytes read from FFmpeg's standard output at a time when it is streamed.
+const STREAM_CHUNK_BYTES: usize = 64 * 1024;
 
 /// One running FFmpeg encode: frames go in through [`FfmpegJob::write_frame`], the output
 /// is complete once [`FfmpegJob::finish`] returns.
@@ -261,6 +278,8 @@ pub struct FfmpegJob {
     stdin: Option<ChildStdin>,
     stdout: Option<JoinHandle<std::io::Result<Vec<u8>>>>,
     stderr: Option<JoinHandle<Vec<u8>>>,
+    /// Set when a streamed output's reader went away.
+    reader_gone: Arc<AtomicBool>,
     profile: FfmpegProfile,
     frames_in: u64,
     finished: bool,
@@ -297,9 +316,14 @@ impl FfmpegJob {
             command.args(["-force_key_frames", &key_frame_expression(key_frames)]);
         }
         command.args(profile.codec_args(bitrate_bps));
+        let mut sink = None;
         match output {
             FfmpegOutput::File(path) => command.arg("-y").arg(path).stdout(Stdio::null()),
             FfmpegOutput::Collected => command.arg("pipe:1").stdout(Stdio::piped()),
+            FfmpegOutput::Streamed(to) => {
+                sink = Some(to);
+                command.arg("pipe:1").stdout(Stdio::piped())
+            }
         };
         command.stdin(Stdio::piped()).stderr(Stdio::piped());
         let mut child = command.spawn().map_err(|e| {
@@ -311,10 +335,27 @@ impl FfmpegJob {
         })?;
         let stdin = child.stdin.take();
         // Read on threads of their own, so that a full pipe never stalls the encoder.
+        let reader_gone = Arc::new(AtomicBool::new(false));
+        let gone = Arc::clone(&reader_gone);
         let stdout = child.stdout.take().map(|mut pipe| {
             std::thread::spawn(move || {
                 let mut bytes = Vec::new();
-                pipe.read_to_end(&mut bytes).map(|_| bytes)
+                let Some(mut sink) = sink else {
+                    return pipe.read_to_end(&mut bytes).map(|_| bytes);
+                };
+                loop {
+                    let mut chunk = vec![0u8; STREAM_CHUNK_BYTES];
+                    let read = pipe.read(&mut chunk)?;
+                    if read == 0 {
+                        return Ok(bytes);
+                    }
+                    chunk.truncate(read);
+                    // After the reader goes, output is drained and dropped, so that
+                    // FFmpeg never blocks on a full pipe before it is stopped.
+                    if !gone.load(Ordering::Relaxed) && !sink(chunk) {
+                        gone.store(true, Ordering::Relaxed);
+                    }
+                }
             })
         });
         let stderr = child.stderr.take().map(|mut pipe| {
@@ -334,6 +375,7 @@ impl FfmpegJob {
             stdin,
             stdout,
             stderr,
+            reader_gone,
             profile,
             frames_in: 0,
             finished: false,
@@ -347,6 +389,15 @@ impl FfmpegJob {
 
     /// Sends the next frame; blocks while the encoder is behind.
     pub fn write_frame(&mut self, frame: &I420) -> Result<()> {
+        if self.reader_gone.load(Ordering::Relaxed) {
+            return Err(Error::new(
+                crate::ErrorKind::Io,
+                format!(
+                    "the reader of the {} output went away",
+                    self.profile.encoder()
+                ),
+            ));
+        }
         let Some(stdin) = self.stdin.as_mut() else {
             return Err(Error::internal("ffmpeg job written after its end"));
         };

@@ -24,7 +24,9 @@ const NAL_SPS: u8 = 7;
 const NAL_PPS: u8 = 8;
 const NAL_AUD: u8 = 9;
 
-/// Draws every frame of the plan and encodes it with x264 in one FFmpeg process.
+/// Draws every frame of the plan and encodes it with x264 in one FFmpeg process. The
+/// plan's segments must follow each other but need not start at frame 0, so that a single
+/// segment can be encoded on its own.
 pub fn encode_segments_x264(
     renderer: &Renderer,
     plan: &SegmentPlan,
@@ -39,7 +41,16 @@ pub fn encode_segments_x264(
         height: timeline.height,
         fps: timeline.fps,
     };
-    let key_frames: Vec<u64> = plan.segments.iter().map(|s| s.frames.start).collect();
+    let (Some(first), Some(last)) = (plan.segments.first(), plan.segments.last()) else {
+        return Err(Error::internal("x264 was given no segments"));
+    };
+    let span = first.frames.start..last.frames.end;
+    // Key frames count from the first frame the process is given.
+    let key_frames: Vec<u64> = plan
+        .segments
+        .iter()
+        .map(|s| s.frames.start - span.start)
+        .collect();
     let mut job = FfmpegJob::spawn(
         ffmpeg,
         FfmpegProfile::X264AnnexB,
@@ -48,7 +59,7 @@ pub fn encode_segments_x264(
         settings.bitrate_bps,
         FfmpegOutput::Collected,
     )?;
-    render_span(renderer, 0..timeline.frame_count, pool, |_, frame| {
+    render_span(renderer, span, pool, |_, frame| {
         let yuv = rgba_to_i420(frame.rgba(), frame.width(), frame.height());
         job.write_frame(&yuv)?;
         progress.add(1);
@@ -86,7 +97,11 @@ fn split_segments(stream: &[u8], plan: &SegmentPlan) -> Result<Vec<EncodedSegmen
         return Err(Error::internal("x264 wrote no parameter sets"));
     };
 
-    let expected = plan.segments.last().map_or(0, |s| s.frames.end);
+    let expected: u64 = plan
+        .segments
+        .iter()
+        .map(|s| s.frames.end - s.frames.start)
+        .sum();
     if pictures.len() as u64 != expected {
         return Err(Error::internal(format!(
             "x264 wrote {} pictures for {expected} frames",

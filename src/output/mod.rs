@@ -182,7 +182,7 @@ pub fn render_output(
                 bytes: hls::media_playlist(
                     &stream,
                     INIT_SEGMENT,
-                    segments.len(),
+                    hls::Listing::Complete,
                     media_segment_name,
                 )
                 .into_bytes(),

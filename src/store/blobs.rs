@@ -60,19 +60,21 @@ impl BlobStore {
 
     /// Writes `bytes` as `name`: to a temporary file, flushed to disk, then renamed.
     pub fn put(&self, token_id: &str, name: &str, bytes: &[u8]) -> Result<PathBuf> {
+        let mut writer = self.writer(token_id, name)?;
+        writer.write(bytes)?;
+        writer.finish()
+    }
+
+    /// A writer of `name` that takes the file's bytes piece by piece.
+    pub fn writer(&self, token_id: &str, name: &str) -> Result<BlobWriter> {
         let folder = self.folder(token_id)?;
         std::fs::create_dir_all(&folder).map_err(|e| io_error("cannot create", &folder, e))?;
         let target = folder.join(component(name)?);
-        let mut temp = tempfile::Builder::new()
+        let temp = tempfile::Builder::new()
             .prefix(".partial-")
             .tempfile_in(&folder)
             .map_err(|e| io_error("cannot create a file in", &folder, e))?;
-        temp.write_all(bytes)
-            .and_then(|()| temp.as_file().sync_all())
-            .map_err(|e| io_error("cannot write", temp.path(), e))?;
-        temp.persist(&target)
-            .map_err(|e| io_error("cannot rename into", &target, e.error))?;
-        Ok(target)
+        Ok(BlobWriter { temp, target })
     }
 
     /// Removes every output of a token; a token with none is fine.
@@ -83,6 +85,33 @@ impl BlobStore {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
             Err(e) => Err(io_error("cannot remove", &folder, e)),
         }
+    }
+}
+
+/// A file being written: a temporary file beside its target, renamed into place by
+/// [`BlobWriter::finish`]. Dropped before that, it leaves nothing behind.
+#[derive(Debug)]
+pub struct BlobWriter {
+    temp: tempfile::NamedTempFile,
+    target: PathBuf,
+}
+
+impl BlobWriter {
+    pub fn write(&mut self, bytes: &[u8]) -> Result<()> {
+        self.temp
+            .write_all(bytes)
+            .map_err(|e| io_error("cannot write", self.temp.path(), e))
+    }
+
+    /// Flushes the file to disk and renames it into place.
+    pub fn finish(self) -> Result<PathBuf> {
+        let Self { temp, target } = self;
+        temp.as_file()
+            .sync_all()
+            .map_err(|e| io_error("cannot write", temp.path(), e))?;
+        temp.persist(&target)
+            .map_err(|e| io_error("cannot rename into", &target, e.error))?;
+        Ok(target)
     }
 }
 

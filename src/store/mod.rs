@@ -4,5 +4,5 @@
 mod blobs;
 mod tokens;
 
-pub use blobs::BlobStore;
+pub use blobs::{BlobStore, BlobWriter};
 pub use tokens::{OutputRecord, RenderState, TokenRecord, TokenStore};
