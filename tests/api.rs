@@ -3,12 +3,11 @@
 
 mod common;
 
-use std::io::BufRead;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
 use std::time::Duration;
 
 use common::ffprobe_json;
+use common::server::{test_dir, Server};
 use reqwest::{Client, StatusCode};
 use serde_json::{json, Value};
 
@@ -30,21 +29,6 @@ const TINY: &str = r##"{
     "scenes": [{"duration": 0.5, "layers": [{"type": "solid", "color": "#3366ff"}]}]
 }"##;
 
-/// A server on its own data folder, killed when dropped.
-struct Server {
-    child: Child,
-    base: String,
-    data: PathBuf,
-    projects: PathBuf,
-}
-
-fn test_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("framecast-api-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("test dir");
-    dir
-}
-
 impl Server {
     fn start(name: &str) -> Self {
         Self::start_with(name, &[])
@@ -52,62 +36,7 @@ impl Server {
 
     /// A server on a fresh data folder and a project `test` with both movies.
     fn start_with(name: &str, extra: &[&str]) -> Self {
-        let dir = test_dir(name);
-        let projects = dir.join("projects");
-        std::fs::create_dir_all(projects.join("test")).expect("project");
-        std::fs::write(projects.join("test/short.json"), SHORT).expect("movie");
-        std::fs::write(projects.join("test/tiny.json"), TINY).expect("movie");
-        Self::start_on(dir.join("data"), projects, extra)
-    }
-
-    fn start_on(data: PathBuf, projects: PathBuf, extra: &[&str]) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_framecast"))
-            .args(["serve", "--listen", "127.0.0.1:0", "--data"])
-            .arg(&data)
-            .arg("--projects")
-            .arg(&projects)
-            .args(extra)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("framecast serve starts");
-        let stdout = child.stdout.take().expect("stdout");
-        let mut line = String::new();
-        std::io::BufReader::new(stdout)
-            .read_line(&mut line)
-            .expect("first line");
-        let base = line
-            .split_whitespace()
-            .find(|w| w.starts_with("http://"))
-            .unwrap_or_else(|| panic!("no URL in {line:?}"))
-            .trim_end_matches('/')
-            .to_owned();
-        Self {
-            child,
-            base,
-            data,
-            projects,
-        }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
-    }
-
-    /// Stops with SIGTERM, as a service manager would, and waits.
-    fn stop(mut self) -> (PathBuf, PathBuf) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        let _ = self.child.wait();
-        (self.data.clone(), self.projects.clone())
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        Self::with_movies(name, &[("short", SHORT), ("tiny", TINY)], extra)
     }
 }
 

@@ -438,6 +438,11 @@ impl FfmpegJob {
         drop(self.stdin.take());
         let status = self.child.wait().ok();
         self.finished = true;
+        // Whatever the encoder wrote before it failed reaches a streamed output's sink
+        // before the error does.
+        if let Some(reader) = self.stdout.take() {
+            let _ = reader.join();
+        }
         let printed = self
             .stderr
             .take()

@@ -1,6 +1,8 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code, unreachable_pub)] // each test binary uses a different subset
 
+pub mod server;
+
 use std::path::{Path, PathBuf};
 
 use framecast::assets::{AssetLoader, AssetSettings, Assets};
