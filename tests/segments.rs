@@ -28,7 +28,7 @@ fn plan(fps: &str, seconds: f64, settings: SegmentSettings) -> (Timeline, Segmen
 }
 
 #[test]
-fn first_segment_is_short_and_the_rest_are_regular() {
+fn the_first_segment_is_short_and_the_next_double_up_to_the_regular_length() {
     let (timeline, plan) = plan("30", 3.0, SegmentSettings::default());
     let lengths: Vec<u64> = plan
         .segments
@@ -36,15 +36,19 @@ fn first_segment_is_short_and_the_rest_are_regular() {
         .map(|s| s.frames.end - s.frames.start)
         .collect();
     assert_eq!(timeline.frame_count, 225);
-    assert_eq!(lengths, [15, 60, 60, 60, 30]);
+    assert_eq!(lengths, [15, 30, 60, 60, 60]);
 }
 
 #[test]
 fn fractional_rates_do_not_drift() {
     let (_, plan) = plan("\"30000/1001\"", 600.0, SegmentSettings::default());
-    // The boundary after 0.5 + 2k seconds is the frame nearest that time, every time.
+    // The boundaries fall 0.5, 1.5, 3.5, 5.5, ... seconds in, each on the frame nearest
+    // that time, however long the movie.
     for segment in &plan.segments[..plan.segments.len() - 1] {
-        let seconds = 0.5 + 2.0 * f64::from(segment.index);
+        let seconds = match segment.index {
+            0 => 0.5,
+            k => 1.5 + 2.0 * f64::from(k - 1),
+        };
         let exact = seconds * 30000.0 / 1001.0;
         assert!(
             (segment.frames.end as f64 - exact).abs() <= 0.5,

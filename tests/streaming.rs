@@ -14,6 +14,7 @@ use reqwest::{Client, StatusCode};
 use serde_json::{json, Value};
 
 /// 4 s at 160x90: an intro without params, a scene that shows `name`, an outro without.
+/// Its segments (0.5, 1, 2 and 0.5 s) show the name in the third only.
 const SHARED: &str = r##"{
     "canvas": {"width": 160, "height": 90, "fps": 30, "background": "#102030"},
     "variables": {"name": {"type": "text", "default": "friend", "max_length": 20}},
@@ -144,7 +145,7 @@ async fn play_answers_playlists_from_the_plan_and_renders_segments_on_request() 
         .filter_map(|l| l.strip_prefix("#EXTINF:"))
         .map(|d| d.trim_end_matches(',').parse().expect("duration"))
         .collect();
-    assert_eq!(durations, [0.5, 2.0, 1.5]);
+    assert_eq!(durations, [0.5, 1.0, 2.0, 0.5]);
     assert_eq!(durations.len(), plan.segments.len());
 
     // Every segment alone after the init segment decodes to its frames; so does the whole.
@@ -203,7 +204,7 @@ async fn play_answers_playlists_from_the_plan_and_renders_segments_on_request() 
 
     // What a stream does not have is a 404 with a JSON body; formats play cannot start
     // before their end are a 400 that says which modes serve them.
-    for missing in ["segment-3.m4s", "segment-01.m4s", "other.txt"] {
+    for missing in ["segment-4.m4s", "segment-01.m4s", "other.txt"] {
         let response = client
             .get(format!("{base}{missing}"))
             .send()
@@ -234,7 +235,7 @@ async fn two_hundred_requests_for_one_cold_segment_cause_one_render() {
     let client = Client::new();
     let token = token(&client, &server, "shared", "Ann").await;
     // The last segment: nothing after it is prefetched.
-    let url = server.url(&format!("/v2/play/{}.m3u8/segment-2.m4s", id_of(&token)));
+    let url = server.url(&format!("/v2/play/{}.m3u8/segment-3.m4s", id_of(&token)));
     let before = server
         .metric(&client, "framecast_segments_rendered_total")
         .await;
@@ -539,10 +540,15 @@ async fn play_mp4_is_paced_to_playback_speed() {
     let token = token(&client, &server, "long", "Ann").await;
     let started = Instant::now();
     let mut response = fetch(&client, &server.url(&format!("/v2/play/{token}.mp4"))).await;
-    let mut body = response.chunk().await.expect("chunk").expect("first chunk").to_vec();
+    let mut body = response
+        .chunk()
+        .await
+        .expect("chunk")
+        .expect("first chunk")
+        .to_vec();
     let first_byte = started.elapsed();
-    // Segment 5 starts 8.5 s into the movie: with a lead of 2 s, it cannot come before
-    // 6.5 s have passed, though all of it renders in a fraction of that.
+    // Segment 5 starts 7.5 s into the movie: with a lead of 2 s, it cannot come before
+    // 5.5 s have passed, though all of it renders in a fraction of that.
     while complete_boxes(&body, b"moof") < 6 {
         let chunk = response.chunk().await.expect("chunk").expect("more");
         body.extend_from_slice(&chunk);
@@ -550,7 +556,7 @@ async fn play_mp4_is_paced_to_playback_speed() {
     let elapsed = started.elapsed();
     assert!(first_byte < Duration::from_secs(2), "{first_byte:?}");
     assert!(
-        elapsed >= Duration::from_secs(6),
+        elapsed >= Duration::from_secs(5),
         "segment 5 came after {elapsed:?}"
     );
 }

@@ -3,15 +3,18 @@
 //! rendered alone, anywhere, and always gives the same bytes.
 //!
 //! ```text
-//! frames  0 .... 15 ............... 75 ............... 135 .... 156
-//!         | seg 0 | seg 1            | seg 2            | seg 3  |
-//!           (short: playback starts sooner)                  (the rest)
+//! frames  0 .... 15 ....... 45 ............... 105 ............... 165 .... 180
+//!         | seg 0 | seg 1    | seg 2            | seg 3            | seg 4  |
+//!          0.5 s    1 s        2 s                2 s                (the rest)
 //! ```
 //!
-//! Boundaries are placed at whole multiples of the segment duration after the first
-//! segment, each rounded to the nearest frame on its own, so rates such as 30000/1001 never
-//! drift. Each segment records the variables its frames read; its cache key covers only
-//! their values, so segments that read no param are shared by every binding.
+//! The first segment is short and the next ones double until they reach the regular
+//! length, so that a player starts at once and each segment it waits for takes no longer
+//! to draw than the ones before it take to play. Boundaries are placed at the running
+//! total of these lengths, each rounded to the nearest frame on its own, so rates such
+//! as 30000/1001 never drift. Each segment records the variables its frames read; its
+//! cache key covers only their values, so segments that read no param are shared by
+//! every binding.
 
 use std::collections::BTreeSet;
 use std::ops::Range;
@@ -21,9 +24,10 @@ use crate::movie::{Params, Timeline};
 /// How outputs are cut.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SegmentSettings {
-    /// Length of every segment but the first and the last.
+    /// Length of the regular segments.
     pub duration_ms: u32,
     /// Length of the first segment; shorter than the rest so that playback starts sooner.
+    /// The segments after it double in length until they reach `duration_ms`.
     pub first_duration_ms: u32,
 }
 
@@ -62,9 +66,11 @@ impl SegmentPlan {
 
         let mut segments = Vec::new();
         let mut start = 0i64;
+        let (mut end_seconds, mut length) = (0.0, first_seconds);
         while start < total {
             let index = segments.len() as u32;
-            let end_seconds = first_seconds + step_seconds * f64::from(index);
+            end_seconds += length;
+            length = (length * 2.0).min(step_seconds);
             // At least one frame per segment, even at very low rates.
             let end = fps.frames_at(end_seconds).max(start + 1).min(total);
             let frames = start as u64..end as u64;
@@ -91,7 +97,7 @@ impl SegmentPlan {
 
 /// Bumped whenever any change to drawing or encoding changes output bytes, so that stale
 /// cached segments are never served.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 
 /// A cache key for one encoded segment: what shapes its bytes, and nothing else.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
