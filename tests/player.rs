@@ -75,7 +75,6 @@ async fn the_demo_streams_play_to_the_end_in_chromium() {
         assert_eq!(outcome["height"], 720, "{outcome}");
         // The demo has 300 frames; a player may drop a few, never most.
         assert!(outcome["frames"].as_u64().unwrap_or(0) >= 290, "{outcome}");
-        println!("{outcome}");
     }
     assert!(output.status.success(), "{printed}");
 }
