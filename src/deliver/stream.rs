@@ -310,10 +310,14 @@ impl Streams {
         Ok(respond_memory(&file, request.headers, request.head))
     }
 
-    /// The stream of a token's movie for `format`, kept ready between requests.
+    /// The stream of a token's movie for `format`, kept ready between requests: a warm
+    /// request reads no file and parses nothing.
     async fn source(&self, record: &TokenRecord, format: Format) -> Result<Arc<SegmentSource>> {
+        let key = (record.token.clone(), format.extension().to_owned());
+        if let Some(source) = self.sources.get(&key).await {
+            return Ok(source);
+        }
         let bound = self.finished.bind(record, format)?;
-        let key = (record.token.clone(), bound.movie_name.clone());
         let (finished, cache) = (Arc::clone(&self.finished), Arc::clone(&self.cache));
         self.sources
             .try_get_with(key, async move {
