@@ -575,3 +575,52 @@ fn complete_boxes(bytes: &[u8], kind: &[u8; 4]) -> usize {
     }
     count
 }
+
+/// Follows an HLS master playlist the way a player does, resolving every reference
+/// against the URL it came from; returns the init segment and the media segments.
+async fn follow_hls(client: &Client, master_url: &str) -> Vec<Vec<u8>> {
+    let master_url = url::Url::parse(master_url).expect("url");
+    let master = String::from_utf8(bytes(client, master_url.as_str()).await).expect("utf-8");
+    let media_line = master
+        .lines()
+        .find(|l| !l.starts_with('#') && !l.is_empty())
+        .expect("media uri");
+    let media_url = master_url.join(media_line).expect("media url");
+    let media = String::from_utf8(bytes(client, media_url.as_str()).await).expect("utf-8");
+    let init = media
+        .lines()
+        .find_map(|l| l.strip_prefix("#EXT-X-MAP:URI=\""))
+        .and_then(|rest| rest.split('"').next())
+        .expect("init uri");
+    let mut parts = vec![bytes(client, media_url.join(init).expect("init").as_str()).await];
+    for line in media
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+    {
+        parts.push(bytes(client, media_url.join(line).expect("segment").as_str()).await);
+    }
+    parts
+}
+
+#[tokio::test]
+async fn playlists_name_parts_that_resolve_under_v1_and_v2_in_every_mode() {
+    let server = start("resolve", &[]);
+    let client = Client::new();
+    let token = token(&client, &server, "shared", "Ann").await;
+    let mut streams = Vec::new();
+    for path in [
+        format!("/v2/play/{token}.m3u8"),
+        format!("/v2/get/{token}.m3u8"),
+        format!("/v2/render/{token}.m3u8"),
+        "/v1/play/test/shared.m3u8?name=Ann".to_owned(),
+        "/v1/render/test/shared.m3u8?name=Ann".to_owned(),
+    ] {
+        let parts = follow_hls(&client, &server.url(&path)).await;
+        let probe = probe_bytes(&format!("resolved-{}.mp4", streams.len()), &parts.concat());
+        assert_eq!(frames_of(&probe), 120, "{path}");
+        streams.push(parts);
+    }
+    // Streams share their segments: every mode and API version serves the same ones.
+    assert_eq!(streams[0], streams[1]);
+    assert_eq!(streams[0], streams[3]);
+}

@@ -9,6 +9,7 @@
 //! GET    /v2/{mode}/{token}.{ext}         a token's output (mode: render, get, play)
 //! GET    /v2/{mode}/{id}/{part}           a part of one (HLS/DASH playlists, segments)
 //! GET    /v1/{mode}/{project}/{movie}.{ext}?params   direct rendering
+//! GET    /v1/{mode}/{project}/{id}/{part}            a part of one, as under /v2
 //! GET    /healthz, /metrics
 //! ```
 
@@ -112,6 +113,12 @@ impl Route {
                 id: (*id).to_owned(),
                 name: (*name).to_owned(),
             },
+            // Playlists of v1 outputs name their parts relative to the v1 path.
+            ["v1", mode, _project, id, name] => Self::Part {
+                mode: Mode::parse(mode)?,
+                id: (*id).to_owned(),
+                name: (*name).to_owned(),
+            },
             ["v1", mode, project, file] => {
                 let (movie, extension) = file.rsplit_once('.')?;
                 Self::Direct {
@@ -199,6 +206,14 @@ mod tests {
                 mode: Mode::Play,
                 id: "0123".into(),
                 name: "segment-1.m4s".into()
+            })
+        );
+        assert_eq!(
+            Route::parse(&Method::GET, "/v1/play/demo/0123.m3u8/init.mp4"),
+            Some(Route::Part {
+                mode: Mode::Play,
+                id: "0123.m3u8".into(),
+                name: "init.mp4".into()
             })
         );
         assert_eq!(
