@@ -381,7 +381,11 @@ async fn token_for_shared(client: &Client, server: &Server) -> String {
 
 #[tokio::test]
 async fn a_growing_get_playlist_lists_segments_as_they_finish() {
-    let server = start("growing", &[]);
+    // A segment cache too small to keep anything: the playlist still grows to its end,
+    // and a listed segment is rendered again when asked for.
+    let config = test_dir("growing-config").join("framecast.toml");
+    std::fs::write(&config, "[server]\nsegment_cache_bytes = 1\n").expect("config");
+    let server = start("growing", &["--config", config.to_str().expect("path")]);
     let client = Client::new();
     let token = token(&client, &server, "long", "Ann").await;
     let master =
@@ -416,6 +420,8 @@ async fn a_growing_get_playlist_lists_segments_as_they_finish() {
         last.contains("#EXT-X-PLAYLIST-TYPE:EVENT"),
         "the type never changes"
     );
+    let first_segment = server.url(&format!("/v2/get/{}.m3u8/segment-0.m4s", id_of(&token)));
+    assert!(!bytes(&client, &first_segment).await.is_empty());
 }
 
 /// Processes whose parent is `pid` and whose command is `name`.
@@ -623,4 +629,37 @@ async fn playlists_name_parts_that_resolve_under_v1_and_v2_in_every_mode() {
     // Streams share their segments: every mode and API version serves the same ones.
     assert_eq!(streams[0], streams[1]);
     assert_eq!(streams[0], streams[3]);
+}
+
+#[tokio::test]
+async fn requests_that_give_up_neither_repeat_nor_lose_a_render() {
+    let server = start("abandoned", &[]);
+    let client = Client::new();
+    let token = token(&client, &server, "long", "Ann").await;
+    // The last segment, so that no prefetch follows; it takes far longer than 20 ms.
+    let last = plan_of(LONG, "Ann").segments.len() - 1;
+    let url = server.url(&format!(
+        "/v2/play/{}.m3u8/segment-{last}.m4s",
+        id_of(&token)
+    ));
+    let before = server
+        .metric(&client, "framecast_segments_rendered_total")
+        .await;
+    for attempt in 0..20 {
+        let gave_up = client
+            .get(&url)
+            .timeout(Duration::from_millis(10))
+            .send()
+            .await;
+        // Later attempts may find the segment done by the render the first one started.
+        assert!(
+            attempt > 0 || gave_up.is_err(),
+            "a cold segment came within 10 ms"
+        );
+    }
+    assert!(!bytes(&client, &url).await.is_empty());
+    let after = server
+        .metric(&client, "framecast_segments_rendered_total")
+        .await;
+    assert_eq!(after - before, 1, "one render however many askers gave up");
 }

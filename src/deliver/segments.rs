@@ -13,14 +13,19 @@
 //!
 //! A key covers the format version, the movie's content digest, the encoder and its
 //! settings, the segment's frames and the values of the params those frames read, so a
-//! segment that reads no param is rendered once for every token. A render that every
-//! asker has given up on is dropped before it starts; one already drawing runs to the end
-//! of its segment, which bounds the waste to one segment.
+//! segment that reads no param is rendered once for every token.
+//!
+//! A render waiting for its permit is dropped when every asker has given up. Once it
+//! holds a permit it runs on a blocking thread to the end of its segment whoever still
+//! waits, keeping the permit, and puts the segment in the cache itself: the waste is
+//! bounded to one segment per core, and a segment is never rendered twice at once.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
+use futures::future::{BoxFuture, FutureExt, Shared, WeakShared};
 use tokio::sync::Semaphore;
 
 use super::content_etag;
@@ -75,23 +80,47 @@ pub struct SegmentStats {
     pub bytes: u64,
 }
 
+type SharedSegment = Shared<BoxFuture<'static, Result<Arc<CachedSegment>>>>;
+
+/// A render in flight. While it waits for a permit only its askers keep it alive, so it
+/// goes when they do; once started it lives until its thread ends.
+enum InFlight {
+    Waiting(WeakShared<BoxFuture<'static, Result<Arc<CachedSegment>>>>),
+    Started(SharedSegment),
+}
+
+impl InFlight {
+    fn join(&self) -> Option<SharedSegment> {
+        match self {
+            Self::Waiting(weak) => weak.upgrade(),
+            Self::Started(started) => Some(started.clone()),
+        }
+    }
+}
+
 /// Encoded segments by key, weighed by bytes.
 pub struct SegmentCache {
-    segments: moka::future::Cache<SegmentKey, Arc<CachedSegment>>,
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    segments: moka::sync::Cache<SegmentKey, Arc<CachedSegment>>,
+    /// Renders asked for and not finished, by key: the single flight.
+    in_flight: Mutex<HashMap<SegmentKey, InFlight>>,
     permits: Arc<Semaphore>,
     encoders: Encoders,
     /// Draws the frames of x264 segments, which go through one FFmpeg process each.
     pool: Arc<rayon::ThreadPool>,
-    rendered: Arc<AtomicU64>,
-    frames: Arc<AtomicU64>,
+    rendered: AtomicU64,
+    frames: AtomicU64,
     hits: AtomicU64,
 }
 
 impl std::fmt::Debug for SegmentCache {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SegmentCache")
-            .field("entries", &self.segments.entry_count())
-            .field("bytes", &self.segments.weighted_size())
+            .field("entries", &self.inner.segments.entry_count())
+            .field("bytes", &self.inner.segments.weighted_size())
             .finish_non_exhaustive()
     }
 }
@@ -105,40 +134,44 @@ impl SegmentCache {
         pool: Arc<rayon::ThreadPool>,
         renders_at_once: usize,
     ) -> Self {
-        let segments = moka::future::Cache::builder()
+        let segments = moka::sync::Cache::builder()
             .weigher(|_, segment: &Arc<CachedSegment>| segment.weight())
             .max_capacity(budget_bytes)
             .build();
         Self {
-            segments,
-            permits: Arc::new(Semaphore::new(renders_at_once.max(1))),
-            encoders,
-            pool,
-            rendered: Arc::new(AtomicU64::new(0)),
-            frames: Arc::new(AtomicU64::new(0)),
-            hits: AtomicU64::new(0),
+            inner: Arc::new(Inner {
+                segments,
+                in_flight: Mutex::new(HashMap::new()),
+                permits: Arc::new(Semaphore::new(renders_at_once.max(1))),
+                encoders,
+                pool,
+                rendered: AtomicU64::new(0),
+                frames: AtomicU64::new(0),
+                hits: AtomicU64::new(0),
+            }),
         }
     }
 
     pub fn stats(&self) -> SegmentStats {
+        let inner = &self.inner;
         SegmentStats {
-            rendered: self.rendered.load(Ordering::Relaxed),
-            frames: self.frames.load(Ordering::Relaxed),
-            hits: self.hits.load(Ordering::Relaxed),
-            bytes: self.segments.weighted_size(),
+            rendered: inner.rendered.load(Ordering::Relaxed),
+            frames: inner.frames.load(Ordering::Relaxed),
+            hits: inner.hits.load(Ordering::Relaxed),
+            bytes: inner.segments.weighted_size(),
         }
     }
 
     /// The encoder name that segment keys carry: segments are always encoded on their own,
     /// which for x264 gives other bytes than one process over a whole output.
     pub fn encoder_name(&self, settings: &H264Settings) -> String {
-        let ffmpeg = self.encoders.ffmpeg.as_ref().map(Ffmpeg::version);
+        let ffmpeg = self.inner.encoders.ffmpeg.as_ref().map(Ffmpeg::version);
         format!("{}-alone", settings.cache_name(ffmpeg))
     }
 
     /// Whether the segment of `key` is in memory.
     pub fn contains(&self, key: &SegmentKey) -> bool {
-        self.segments.contains_key(key)
+        self.inner.segments.contains_key(key)
     }
 
     /// Segment `index` of `source`, from memory or rendered once for every concurrent
@@ -148,25 +181,41 @@ impl SegmentCache {
             .keys
             .get(index as usize)
             .ok_or_else(|| Error::not_found(format!("the stream has no segment {index}")))?;
-        if let Some(hit) = self.segments.get(&key).await {
-            self.hits.fetch_add(1, Ordering::Relaxed);
+        if let Some(hit) = self.inner.segments.get(&key) {
+            self.inner.hits.fetch_add(1, Ordering::Relaxed);
             return Ok(hit);
         }
-        let render = self.render(Arc::clone(source), index);
-        self.segments
-            .try_get_with(key, render)
-            .await
-            .map_err(|shared: Arc<Error>| (*shared).clone())
+        let render = {
+            let mut in_flight = lock(&self.inner.in_flight);
+            // Checked again under the lock: a render may have just finished.
+            if let Some(hit) = self.inner.segments.get(&key) {
+                return Ok(hit);
+            }
+            match in_flight.get(&key).and_then(InFlight::join) {
+                Some(render) => render,
+                None => {
+                    let render = render(Arc::clone(&self.inner), Arc::clone(source), index, key)
+                        .boxed()
+                        .shared();
+                    let weak = render
+                        .downgrade()
+                        .ok_or_else(|| Error::internal("a new render has no handle"))?;
+                    in_flight.insert(key, InFlight::Waiting(weak));
+                    render
+                }
+            }
+        };
+        render.await
     }
 
     /// Starts rendering segments `indices` of `source` in the background if they are not
     /// cached, so that a player's next requests find them ready.
-    pub fn prefetch(self: &Arc<Self>, source: &Arc<SegmentSource>, indices: std::ops::Range<u32>) {
+    pub fn prefetch(&self, source: &Arc<SegmentSource>, indices: std::ops::Range<u32>) {
         for index in indices.filter(|&i| (i as usize) < source.keys.len()) {
-            if self.segments.contains_key(&source.keys[index as usize]) {
+            if self.contains(&source.keys[index as usize]) {
                 continue;
             }
-            let (cache, source) = (Arc::clone(self), Arc::clone(source));
+            let (cache, source) = (self.clone_handle(), Arc::clone(source));
             tokio::spawn(async move {
                 if let Err(e) = cache.get(&source, index).await {
                     tracing::debug!(segment = index, error = %e, "prefetch failed");
@@ -175,44 +224,106 @@ impl SegmentCache {
         }
     }
 
-    /// Draws and encodes one segment once a permit is free.
-    fn render(
-        &self,
-        source: Arc<SegmentSource>,
-        index: u32,
-    ) -> impl std::future::Future<Output = Result<Arc<CachedSegment>>> + Send + 'static {
-        let permits = Arc::clone(&self.permits);
-        let (rendered, frames) = (Arc::clone(&self.rendered), Arc::clone(&self.frames));
-        let ffmpeg = self.encoders.ffmpeg.clone();
-        let pool = Arc::clone(&self.pool);
-        async move {
-            let _permit = permits
-                .acquire_owned()
-                .await
-                .map_err(|_| Error::internal("segment renders have stopped"))?;
-            let segment = tokio::task::spawn_blocking(move || {
-                let segment = &source.plan.segments[index as usize];
-                let encoded = encode_alone(&source, segment, ffmpeg.as_ref(), &pool)?;
-                let fps = source.renderer.timeline().fps;
-                let fragment = Bytes::from(fmp4::media_fragment(
-                    encoded.index,
-                    encoded.first_frame,
-                    fps,
-                    &encoded.pictures,
-                ));
-                rendered.fetch_add(1, Ordering::Relaxed);
-                frames.fetch_add(segment.frames.end - segment.frames.start, Ordering::Relaxed);
-                Ok::<_, Error>(CachedSegment {
-                    etag: content_etag(&fragment),
-                    encoded,
-                    fragment,
-                })
-            })
-            .await
-            .map_err(|e| Error::internal(format!("segment render thread: {e}")))??;
-            Ok(Arc::new(segment))
+    fn clone_handle(&self) -> Self {
+        Self {
+            inner: Arc::clone(&self.inner),
         }
     }
+}
+
+/// Removes the entry of a render that every asker gave up before it started (unless a
+/// newer render of the key has taken its place).
+struct Unstarted {
+    inner: Arc<Inner>,
+    key: SegmentKey,
+    armed: bool,
+}
+
+impl Drop for Unstarted {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        let mut in_flight = lock(&self.inner.in_flight);
+        let abandoned = matches!(in_flight.get(&self.key), Some(InFlight::Waiting(weak)) if weak.upgrade().is_none());
+        if abandoned {
+            in_flight.remove(&self.key);
+        }
+    }
+}
+
+/// Waits for a permit, then draws and encodes the segment on a blocking thread that
+/// keeps the permit, caches the segment and ends the single flight itself.
+async fn render(
+    inner: Arc<Inner>,
+    source: Arc<SegmentSource>,
+    index: u32,
+    key: SegmentKey,
+) -> Result<Arc<CachedSegment>> {
+    let mut unstarted = Unstarted {
+        inner: Arc::clone(&inner),
+        key,
+        armed: true,
+    };
+    let permit = Arc::clone(&inner.permits)
+        .acquire_owned()
+        .await
+        .map_err(|_| Error::internal("segment renders have stopped"))?;
+    let worker = Arc::clone(&inner);
+    // The thread's entry is put in place under the lock it takes to remove it, so it is
+    // never removed before it is there.
+    let started = {
+        let mut in_flight = lock(&inner.in_flight);
+        let job = tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            let result = encode_cached(&worker, &source, index);
+            if let Ok(segment) = &result {
+                worker.segments.insert(key, Arc::clone(segment));
+            }
+            // Cached first, then out of flight: an asker in between finds one or the other.
+            lock(&worker.in_flight).remove(&key);
+            result
+        });
+        let started = job
+            .map(|joined| {
+                joined
+                    .unwrap_or_else(|e| Err(Error::internal(format!("segment render thread: {e}"))))
+            })
+            .boxed()
+            .shared();
+        in_flight.insert(key, InFlight::Started(started.clone()));
+        unstarted.armed = false;
+        started
+    };
+    started.await
+}
+
+fn encode_cached(inner: &Inner, source: &SegmentSource, index: u32) -> Result<Arc<CachedSegment>> {
+    let segment = &source.plan.segments[index as usize];
+    let encoded = encode_alone(source, segment, inner.encoders.ffmpeg.as_ref(), &inner.pool)?;
+    let fps = source.renderer.timeline().fps;
+    let fragment = Bytes::from(fmp4::media_fragment(
+        encoded.index,
+        encoded.first_frame,
+        fps,
+        &encoded.pictures,
+    ));
+    inner.rendered.fetch_add(1, Ordering::Relaxed);
+    inner
+        .frames
+        .fetch_add(segment.frames.end - segment.frames.start, Ordering::Relaxed);
+    Ok(Arc::new(CachedSegment {
+        etag: content_etag(&fragment),
+        encoded,
+        fragment,
+    }))
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // The map stays consistent under a panic: each change is one insert or remove.
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// Encodes one segment with nothing before or after it.

@@ -22,6 +22,7 @@
 use std::collections::HashSet;
 use std::io::Write;
 use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -66,6 +67,8 @@ const CHUNK_BYTES: usize = 64 * 1024;
 /// Streams kept ready (bound movie, loaded assets, plan, keys), and for how long unused.
 const SOURCES_KEPT: u64 = 64;
 const SOURCE_IDLE: Duration = Duration::from_secs(600);
+/// Growing playlists whose progress is kept.
+const IN_ORDER_KEPT: u64 = 10_000;
 
 /// Counters of the streaming service, for metrics and tests.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -94,7 +97,20 @@ pub enum StreamMode {
     Play,
 }
 
-type Chunk = Result<Bytes>;
+/// How far the render in order behind a growing playlist has come.
+#[derive(Debug, Default)]
+struct InOrder {
+    done: AtomicUsize,
+}
+
+/// What producers send a body: bytes, then an end or an error. A channel that closes
+/// without either (a producer that panicked) cuts the body too.
+#[derive(Debug)]
+enum Chunk {
+    Data(Bytes),
+    Failed(Error),
+    End,
+}
 
 /// The streaming service.
 pub struct Streams {
@@ -103,7 +119,7 @@ pub struct Streams {
     cache: Arc<SegmentCache>,
     sources: moka::future::Cache<(String, String), Arc<SegmentSource>>,
     /// Tokens whose growing `get` playlist has a render in order behind it.
-    progressive: Arc<Mutex<HashSet<String>>>,
+    progressive: moka::sync::Cache<(String, String), Arc<InOrder>>,
     /// Frames drawn by streams that render whole outputs (WebM, ZIP, ...).
     drawn: Arc<Progress>,
 }
@@ -143,7 +159,10 @@ impl Streams {
             files,
             cache: Arc::new(cache),
             sources,
-            progressive: Arc::new(Mutex::new(HashSet::new())),
+            progressive: moka::sync::Cache::builder()
+                .max_capacity(IN_ORDER_KEPT)
+                .time_to_idle(SOURCE_IDLE)
+                .build(),
             drawn: Arc::new(Progress::new(0)),
         }
     }
@@ -170,12 +189,16 @@ impl Streams {
         let answer = match request.format {
             Format::M3u8 => {
                 let source = self.source(request.record, request.format).await?;
-                self.start_in_order(&request.record.token, &source);
+                if !request.head {
+                    self.in_order(request.record, request.format, &source);
+                }
                 self.master_playlist(&request, &source).await.map(Some)
             }
             Format::Mpd => {
                 let source = self.source(request.record, request.format).await?;
-                self.start_in_order(&request.record.token, &source);
+                if !request.head {
+                    self.in_order(request.record, request.format, &source);
+                }
                 self.mpd(&request, &source).await.map(Some)
             }
             Format::Mp4 | Format::Flv => self.segment_stream(&request, None).await.map(Some),
@@ -256,12 +279,8 @@ impl Streams {
             let listing = match mode {
                 StreamMode::Play => hls::Listing::Complete,
                 StreamMode::Get => {
-                    self.start_in_order(&request.record.token, &source);
-                    let available = source
-                        .keys
-                        .iter()
-                        .take_while(|key| self.cache.contains(key))
-                        .count();
+                    let in_order = self.in_order(request.record, request.format, &source);
+                    let available = in_order.done.load(Ordering::Relaxed);
                     hls::Listing::Growing { available }
                 }
             };
@@ -360,26 +379,38 @@ impl Streams {
         Ok(playlist_answer(request, Format::Mpd, text))
     }
 
-    /// Renders every segment of a growing `get` playlist in order, once per token.
-    fn start_in_order(&self, token: &str, source: &Arc<SegmentSource>) {
-        if !lock(&self.progressive).insert(token.to_owned()) {
-            return;
-        }
-        let (cache, source, running) = (
-            Arc::clone(&self.cache),
-            Arc::clone(source),
-            Arc::clone(&self.progressive),
-        );
-        let token = token.to_owned();
-        tokio::spawn(async move {
-            for index in 0..source.keys.len() as u32 {
-                if let Err(e) = cache.get(&source, index).await {
-                    tracing::warn!(token = %token, segment = index, error = %e, "stream render failed");
-                    break;
+    /// The render in order behind a growing `get` playlist of a token's `format`,
+    /// started on first use. It counts the segments done; it never counts down, even if
+    /// the cache lets a listed segment go (a request renders it again), and a finished
+    /// render is not repeated while its count is kept.
+    fn in_order(
+        &self,
+        record: &TokenRecord,
+        format: Format,
+        source: &Arc<SegmentSource>,
+    ) -> Arc<InOrder> {
+        let key = (record.token.clone(), format.extension().to_owned());
+        self.progressive.get_with(key.clone(), || {
+            let in_order = Arc::new(InOrder::default());
+            let (cache, source, progress, kept) = (
+                Arc::clone(&self.cache),
+                Arc::clone(source),
+                Arc::clone(&in_order),
+                self.progressive.clone(),
+            );
+            tokio::spawn(async move {
+                for index in 0..source.keys.len() as u32 {
+                    if let Err(e) = cache.get(&source, index).await {
+                        tracing::warn!(token = %key.0, segment = index, error = %e, "stream render failed");
+                        // The next poll starts again.
+                        kept.invalidate(&key);
+                        break;
+                    }
+                    progress.done.store(index as usize + 1, Ordering::Relaxed);
                 }
-            }
-            lock(&running).remove(&token);
-        });
+            });
+            in_order
+        })
     }
 
     /// The answer from a kept stream, or to HEAD of one not kept yet (which starts
@@ -399,7 +430,16 @@ impl Streams {
             .stored(&request.record.token, request.token_id, &key)?;
         match stored {
             Some(stored) => self.serve_stored(request, &stored).await.map(Some),
-            None if request.head => Ok(Some(streaming_head(request))),
+            None if request.head => {
+                // What a GET would refuse at once, HEAD refuses too.
+                self.finished.bind(request.record, request.format)?;
+                if request.format.ffmpeg_profile().is_some()
+                    && self.finished.encoders().ffmpeg.is_none()
+                {
+                    return Err(crate::encode::Ffmpeg::missing(request.format.extension()));
+                }
+                Ok(Some(streaming_head(request)))
+            }
             None => Ok(None),
         }
     }
@@ -436,10 +476,11 @@ impl Streams {
         let (tx, rx) = mpsc::channel(CHANNEL_CHUNKS);
         let cache = Arc::clone(&self.cache);
         tokio::spawn(async move {
-            let result = send_segments(&cache, &source, container, pace, &tx, tee).await;
-            if let Err(e) = result {
-                let _ = tx.send(Err(e)).await;
-            }
+            let last = match send_segments(&cache, &source, container, pace, &tx, tee).await {
+                Ok(()) => Chunk::End,
+                Err(e) => Chunk::Failed(e),
+            };
+            let _ = tx.send(last).await;
         });
         streaming_answer(request, rx).await
     }
@@ -458,6 +499,10 @@ impl Streams {
             .project
             .renderer(&bound.movie, bound.params, self.finished.loader())
             .await?;
+        // `from` and `to` come from the query string.
+        request
+            .options
+            .check_frames(renderer.timeline().frame_count)?;
         let pool = self.finished.pool(request.record.parallel);
         let encoders = self.finished.encoders().clone();
         let options = request.options.clone();
@@ -466,6 +511,7 @@ impl Streams {
             tx: Some(tx.clone()),
             tee: Some(self.tee(request)?),
             buffer: Vec::new(),
+            lost: false,
         }));
         let progress = Arc::clone(&self.drawn);
         tokio::task::spawn_blocking(move || {
@@ -488,27 +534,34 @@ impl Streams {
                             .ffmpeg
                             .as_ref()
                             .ok_or_else(|| crate::encode::Ffmpeg::missing(format.extension()))?;
-                        encode_streamed(&renderer, ffmpeg, profile, &pool, &sink, pace, &progress)?;
+                        let job = FfmpegStream {
+                            ffmpeg,
+                            profile,
+                            sink: &sink,
+                            tx: &tx,
+                        };
+                        encode_streamed(&renderer, &job, &pool, pace, &progress)?;
                     }
                 }
-                let tee = {
-                    let mut sink = lock(&sink);
-                    sink.flush_chunk()?;
-                    sink.tee.take()
-                };
-                if let Some(tee) = tee {
-                    tee.finish()?;
+                let mut sink = lock(&sink);
+                sink.flush_chunk()?;
+                // Kept only if every byte reached both the reader and the file.
+                if let Some(tee) = sink.tee.take().filter(|_| !sink.lost) {
+                    tee.finish_logged();
                 }
                 Ok::<_, Error>(())
             })();
-            if let Err(e) = produced {
-                // A reader that went away needs no error; any other failure cuts the body.
-                if !tx.is_closed() {
-                    tracing::warn!(format = %format, error = %e, "stream failed");
-                    let _ = tx.blocking_send(Err(e));
+            let last = match produced {
+                Ok(()) => Chunk::End,
+                Err(e) => {
+                    // A reader that went away needs no error.
+                    if !tx.is_closed() {
+                        tracing::warn!(format = %format, error = %e, "stream failed");
+                    }
+                    Chunk::Failed(e)
                 }
-            }
-            // The last sender goes with the sink, which ends the body.
+            };
+            let _ = tx.blocking_send(last);
             lock(&sink).tx = None;
         });
         streaming_answer(request, rx).await
@@ -601,20 +654,26 @@ async fn streaming_answer(
     mut rx: mpsc::Receiver<Chunk>,
 ) -> Result<Response<Body>> {
     let first = match rx.recv().await {
-        Some(Ok(bytes)) => bytes,
-        Some(Err(e)) => return Err(e),
-        None => return Err(Error::internal("the stream ended before its first bytes")),
+        Some(Chunk::Data(bytes)) => Some(bytes),
+        Some(Chunk::End) => None,
+        Some(Chunk::Failed(e)) => return Err(e),
+        None => return Err(Error::internal("the stream stopped before its first bytes")),
     };
-    let rest = futures::stream::unfold(rx, |mut rx| async move {
-        let item = rx.recv().await?;
-        Some((item, rx))
+    let cut = |message: &str| Err(std::io::Error::other(message.to_owned()));
+    // Yields the data, then ends cleanly only on `End`; an error or a silent close cuts
+    // the body instead.
+    let rest = futures::stream::unfold(Some(rx), move |rx| async move {
+        let mut rx = rx?;
+        match rx.recv().await {
+            Some(Chunk::Data(bytes)) => Some((Ok(bytes), Some(rx))),
+            Some(Chunk::End) => None,
+            Some(Chunk::Failed(e)) => Some((cut(&public_message(&e)), None)),
+            None => Some((cut("the stream's producer stopped"), None)),
+        }
     });
-    let frames = futures::stream::once(async move { Ok(first) })
+    let frames = futures::stream::iter(first.map(Ok))
         .chain(rest)
-        .map(|item| {
-            item.map(Frame::data)
-                .map_err(|e| std::io::Error::other(public_message(&e)))
-        });
+        .map(|item| item.map(Frame::data));
     // No length: the body is chunked, and only a clean last chunk says it is whole.
     Response::builder()
         .status(StatusCode::OK)
@@ -666,18 +725,20 @@ async fn send_segments(
             let at = Duration::from_secs_f64(stream.seconds(segment.encoded.first_frame));
             tokio::time::sleep_until(started + at.saturating_sub(lead)).await;
         }
-        if let Some(tee) = tee.as_mut() {
-            tee.write(&piece)?;
+        if let Some(kept) = tee.as_mut() {
+            if let Err(e) = kept.write(&piece) {
+                tracing::warn!(error = %e, "a stream will not be kept");
+                tee = None;
+            }
         }
-        if tx.send(Ok(piece.into())).await.is_err() {
+        if tx.send(Chunk::Data(piece.into())).await.is_err() {
             // The reader went away: what it left unsent is not rendered.
             return Ok(());
         }
     }
     if let Some(tee) = tee {
-        tokio::task::spawn_blocking(move || tee.finish())
-            .await
-            .map_err(|e| Error::internal(format!("storing a stream: {e}")))??;
+        // Keeping the stream is best effort: the reader has every byte already.
+        let _ = tokio::task::spawn_blocking(move || tee.finish_logged()).await;
     }
     Ok(())
 }
@@ -725,13 +786,20 @@ struct Pace {
     started: Instant,
 }
 
-/// Draws every frame into one FFmpeg process whose output goes to `sink` as it comes.
+/// One FFmpeg process of a stream: its program and profile, the sink its output goes to,
+/// and the body's channel, watched so that a reader who leaves stops the frames.
+struct FfmpegStream<'a> {
+    ffmpeg: &'a crate::encode::Ffmpeg,
+    profile: crate::encode::FfmpegProfile,
+    sink: &'a Arc<Mutex<Sink>>,
+    tx: &'a mpsc::Sender<Chunk>,
+}
+
+/// Draws every frame into one FFmpeg process whose output goes to the sink as it comes.
 fn encode_streamed(
     renderer: &Renderer,
-    ffmpeg: &crate::encode::Ffmpeg,
-    profile: crate::encode::FfmpegProfile,
+    job: &FfmpegStream<'_>,
     pool: &rayon::ThreadPool,
-    sink: &Arc<Mutex<Sink>>,
     pace: Option<Pace>,
     progress: &Progress,
 ) -> Result<()> {
@@ -746,11 +814,21 @@ fn encode_streamed(
     // The bitrate a finished output of this format gets.
     let bitrate_bps =
         H264Settings::for_canvas(H264Encoder::OpenH264, video.width, video.height).bitrate_bps;
-    let to = Arc::clone(sink);
+    let to = Arc::clone(job.sink);
     let output = FfmpegOutput::Streamed(Box::new(move |chunk| lock(&to).send(chunk)));
-    let mut job = FfmpegJob::spawn(ffmpeg, profile, video, &key_frames, bitrate_bps, output)?;
+    let mut ffmpeg = FfmpegJob::spawn(
+        job.ffmpeg,
+        job.profile,
+        video,
+        &key_frames,
+        bitrate_bps,
+        output,
+    )?;
     let fps = timeline.fps;
     render_span(renderer, 0..timeline.frame_count, pool, |index, frame| {
+        if job.tx.is_closed() {
+            return Err(reader_gone());
+        }
         if let Some(pace) = pace {
             let at =
                 Duration::from_secs_f64(index as f64 * f64::from(fps.den) / f64::from(fps.num));
@@ -758,11 +836,11 @@ fn encode_streamed(
             std::thread::sleep(due.saturating_duration_since(Instant::now()));
         }
         let yuv = rgba_to_i420(frame.rgba(), frame.width(), frame.height());
-        job.write_frame(&yuv)?;
+        ffmpeg.write_frame(&yuv)?;
         progress.add(1);
         Ok(())
     })?;
-    job.finish()?;
+    ffmpeg.finish()?;
     Ok(())
 }
 
@@ -772,6 +850,8 @@ struct Sink {
     tx: Option<mpsc::Sender<Chunk>>,
     tee: Option<Tee>,
     buffer: Vec<u8>,
+    /// Set once a chunk could not be sent: the stream is no longer whole anywhere.
+    lost: bool,
 }
 
 impl Sink {
@@ -783,10 +863,12 @@ impl Sink {
                 self.tee = None;
             }
         }
-        match &self.tx {
-            Some(tx) => tx.blocking_send(Ok(chunk.into())).is_ok(),
+        let sent = match &self.tx {
+            Some(tx) => tx.blocking_send(Chunk::Data(chunk.into())).is_ok(),
             None => false,
-        }
+        };
+        self.lost |= !sent;
+        sent
     }
 
     fn flush_chunk(&mut self) -> Result<()> {
@@ -843,19 +925,33 @@ impl Tee {
         self.writer.write(bytes)
     }
 
-    /// Puts the file in place and records it (blocks: it syncs the file to disk).
+    /// Puts the file in place and records it (blocks: it syncs the file to disk). The
+    /// file is named by its content, so a record always names its own bytes, whatever
+    /// order concurrent streams of one output end in.
     fn finish(self) -> Result<()> {
         // A token deleted while its stream ran keeps nothing.
         if self.tokens.get(&self.token, i64::MIN)?.is_none() {
             return Ok(());
         }
-        self.writer.finish()?;
+        let digest = self.hasher.finalize();
+        let extension = self.record.file.rsplit('.').next().unwrap_or("bin");
+        let file = format!("{}.{extension}", &digest.to_hex()[..16]);
+        self.writer.finish_as(&file)?;
         let record = OutputRecord {
-            etag: digest_etag(&self.hasher.finalize()),
+            file,
+            etag: digest_etag(&digest),
             size_bytes: self.size_bytes,
             ..self.record
         };
         self.tokens.put_output(&self.token, &record)
+    }
+
+    /// [`Tee::finish`], where a failure only costs the copy: the reader has every byte.
+    fn finish_logged(self) {
+        let token = self.token.clone();
+        if let Err(e) = self.finish() {
+            tracing::warn!(token = %token, error = %e, "a finished stream was not kept");
+        }
     }
 }
 

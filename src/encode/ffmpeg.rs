@@ -417,6 +417,7 @@ impl FfmpegJob {
     /// the collected standard output (empty when the output is a file).
     pub fn finish(mut self) -> Result<Vec<u8>> {
         drop(self.stdin.take());
+        let gone = |job: &Self| job.reader_gone.load(Ordering::Relaxed);
         let status = self
             .child
             .wait()
@@ -425,7 +426,18 @@ impl FfmpegJob {
         if !status.success() {
             return Err(self.failure(&format!("exited with {status}")));
         }
-        match self.stdout.take().map(JoinHandle::join) {
+        let joined = self.stdout.take().map(JoinHandle::join);
+        if gone(&self) {
+            // Some of the output never reached its reader.
+            return Err(Error::new(
+                ErrorKind::Io,
+                format!(
+                    "the reader of the {} output went away",
+                    self.profile.encoder()
+                ),
+            ));
+        }
+        match joined {
             None => Ok(Vec::new()),
             Some(Ok(Ok(bytes))) => Ok(bytes),
             Some(Ok(Err(e))) => Err(self.failure(&format!("output could not be read ({e})"))),

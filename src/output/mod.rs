@@ -324,6 +324,11 @@ pub fn write_zip(
     let frame_count = renderer.timeline().frame_count;
     let from = options.from.unwrap_or(0);
     let to = options.to.unwrap_or(frame_count.saturating_sub(1));
+    if from > to {
+        return Err(Error::invalid_param(format!(
+            "from: expected at most to ({to}), found {from}"
+        )));
+    }
     let still = options.sequence_format.unwrap_or(StillFormat::Png);
     // PNG and JPEG are compressed already; TIFF stills are not.
     let method = match still {

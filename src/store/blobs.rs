@@ -105,7 +105,24 @@ impl BlobWriter {
 
     /// Flushes the file to disk and renames it into place.
     pub fn finish(self) -> Result<PathBuf> {
-        let Self { temp, target } = self;
+        let target = self.target.clone();
+        self.persist(target)
+    }
+
+    /// As [`BlobWriter::finish`], under another plain name in the same folder (one known
+    /// only once the bytes are, such as their digest).
+    pub fn finish_as(self, name: &str) -> Result<PathBuf> {
+        let folder = self
+            .target
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_default();
+        let target = folder.join(component(name)?);
+        self.persist(target)
+    }
+
+    fn persist(self, target: PathBuf) -> Result<PathBuf> {
+        let temp = self.temp;
         temp.as_file()
             .sync_all()
             .map_err(|e| io_error("cannot write", temp.path(), e))?;
