@@ -153,7 +153,9 @@ fn run(cli: Cli) -> Result<()> {
         Some(path) => Settings::from_file(path)?,
         None => Settings::default(),
     };
-    let assets = settings.asset_settings(&cli.allow_hosts)?;
+    let mut assets = settings.asset_settings(&cli.allow_hosts)?;
+    // Video layers decode through the same FFmpeg as the encoders.
+    assets.ffmpeg = cli.ffmpeg.clone().or_else(|| settings.ffmpeg_path.clone());
     match cli.command {
         Command::Schema => {
             let schema = serde_json::to_string_pretty(&movie::json_schema())

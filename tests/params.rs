@@ -57,7 +57,7 @@ fn json_values_convert_by_type() {
         params.get("accent"),
         Some(&Value::Color(Color::rgb(0, 255, 0)))
     );
-    assert_eq!(params.get("avatar"), Some(&Value::Image(None)));
+    assert_eq!(params.get("avatar"), Some(&Value::Source(None)));
     assert_eq!(params.get("plan"), Some(&Value::Choice("gold".into())));
     assert!(params.get("extra").is_none(), "unknown params are ignored");
 }

@@ -7,6 +7,7 @@ pub mod address;
 pub mod fetch;
 pub mod fonts;
 pub mod image;
+pub mod video;
 
 use std::collections::BTreeMap;
 use std::path::{Component, Path, PathBuf};
@@ -17,6 +18,7 @@ use url::Url;
 pub use address::{AddressPolicy, AllowRule};
 pub use fetch::{FetchLimits, Fetcher};
 pub use image::ImageLimits;
+pub use video::{Clip, ClipInfo, VideoTools};
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::movie::timeline::Content;
@@ -30,16 +32,22 @@ pub struct AssetSettings {
     pub image: ImageLimits,
     /// Decoded pictures kept in memory, in bytes (default 256 MiB).
     pub cache_bytes: Option<u64>,
+    /// Decoded video frames kept in memory, in bytes (default 512 MiB).
+    pub clip_frames_bytes: Option<u64>,
+    /// The FFmpeg that decodes clips (default: `ffmpeg` on the PATH, with the ffprobe
+    /// beside it).
+    pub ffmpeg: Option<PathBuf>,
 }
 
 /// A decoded picture, shared between renders.
 pub type Picture = Arc<tiny_skia::Pixmap>;
 
-/// Everything a timeline's renderer needs besides the timeline: pictures by source, and
-/// the bytes of the movie's font files.
+/// Everything a timeline's renderer needs besides the timeline: pictures and clips by
+/// source, and the bytes of the movie's font files.
 #[derive(Debug, Clone, Default)]
 pub struct Assets {
     pub pictures: BTreeMap<String, Picture>,
+    pub clips: BTreeMap<String, Arc<Clip>>,
     pub fonts: Vec<Vec<u8>>,
 }
 
@@ -50,6 +58,9 @@ pub struct AssetLoader {
     limits: ImageLimits,
     pictures: moka::future::Cache<String, Picture>,
     decodes: Arc<tokio::sync::Semaphore>,
+    video: VideoTools,
+    clips: moka::future::Cache<String, Arc<Clip>>,
+    clip_frames: video::FrameCache,
 }
 
 /// Where a source string points.
@@ -177,11 +188,21 @@ impl AssetLoader {
                 u32::try_from(picture.data().len()).unwrap_or(u32::MAX)
             })
             .build();
+        let clip_frames = moka::sync::Cache::builder()
+            .max_capacity(settings.clip_frames_bytes.unwrap_or(512 << 20))
+            .weigher(|_, frames: &Arc<Vec<Picture>>| {
+                let bytes: usize = frames.iter().map(|f| f.data().len()).sum();
+                u32::try_from(bytes).unwrap_or(u32::MAX)
+            })
+            .build();
         Ok(Self {
             fetcher,
             limits: settings.image,
             pictures,
             decodes: Arc::new(tokio::sync::Semaphore::new(CONCURRENT_DECODES)),
+            video: VideoTools::new(settings.ffmpeg.as_deref()),
+            clips: moka::future::Cache::builder().max_capacity(256).build(),
+            clip_frames,
         })
     }
 
@@ -233,6 +254,60 @@ impl AssetLoader {
             .map_err(|e: Arc<Error>| (*e).clone())
     }
 
+    /// A probed clip. Concurrent calls for one source share one load; a project file is
+    /// known by its path, size and modification time, so a replaced file is probed again.
+    pub async fn clip(&self, project_dir: &Path, source: &str) -> Result<Arc<Clip>> {
+        let checked =
+            check_source_syntax(source).map_err(|e| Error::refused(format!("{source:?}: {e}")))?;
+        let (key, file) = match &checked {
+            Source::Remote(url) => (url.to_string(), None),
+            Source::Project(path) => {
+                let file = project_file(project_dir, path)?;
+                let meta = std::fs::metadata(&file)
+                    .map_err(|e| Error::not_found(format!("clip {path:?}: {e}")))?;
+                if !meta.is_file() {
+                    return Err(Error::refused(format!(
+                        "clip {path:?}: expected a regular file"
+                    )));
+                }
+                let modified = meta
+                    .modified()
+                    .ok()
+                    .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                    .map_or(0, |d| d.as_nanos());
+                let key = format!("{}\u{0}{}\u{0}{modified}", file.display(), meta.len());
+                (key, Some(file))
+            }
+        };
+        let (tools, frames) = (self.video.clone(), self.clip_frames.clone());
+        self.clips
+            .try_get_with(key, async move {
+                let origin = source.to_owned();
+                let clip = match (file, checked) {
+                    (Some(file), _) => {
+                        tokio::task::spawn_blocking(move || {
+                            Clip::from_project(file, tools, frames, &origin)
+                        })
+                        .await
+                    }
+                    (None, Source::Remote(url)) => {
+                        let bytes = self.fetcher.fetch(&url).await?;
+                        tokio::task::spawn_blocking(move || {
+                            Clip::from_bytes(&bytes, tools, frames, &origin)
+                        })
+                        .await
+                    }
+                    (None, Source::Project(_)) => {
+                        return Err(Error::internal("a project clip without its file"))
+                    }
+                };
+                clip.map_err(|e| Error::internal(format!("clip loader stopped: {e}")))?
+                    .map(Arc::new)
+            })
+            .await
+            .map_err(|e: Arc<Error>| (*e).clone())
+    }
+
     /// Loads every picture and font file a timeline uses.
     pub async fn load(&self, project_dir: &Path, timeline: &Timeline) -> Result<Assets> {
         let sources: std::collections::BTreeSet<&str> = timeline
@@ -256,10 +331,32 @@ impl AssetLoader {
             .into_iter()
             .collect();
 
+        let clip_sources: std::collections::BTreeSet<&str> = timeline
+            .scenes
+            .iter()
+            .flat_map(|scene| &scene.layers)
+            .filter_map(|layer| match &layer.content {
+                Content::Video(spec) => spec.source.as_deref(),
+                _ => None,
+            })
+            .collect();
+        let loads = clip_sources.into_iter().map(|source| async move {
+            let clip = self.clip(project_dir, source).await?;
+            Ok::<_, Error>((source.to_owned(), clip))
+        });
+        let clips = futures::future::try_join_all(loads)
+            .await?
+            .into_iter()
+            .collect();
+
         let mut fonts = Vec::new();
         for font in &timeline.fonts {
             fonts.push(self.bytes(project_dir, font).await?);
         }
-        Ok(Assets { pictures, fonts })
+        Ok(Assets {
+            pictures,
+            clips,
+            fonts,
+        })
     }
 }

@@ -993,8 +993,8 @@ async fn prepare(finished: &Finished, cache: &SegmentCache, bound: Bound) -> Res
     .map_err(|e| Error::internal(format!("preparing a stream: {e}")))?
 }
 
-/// The content digest of a movie: its file, its fonts and the pictures of its project
-/// that no param names. Pictures a param names are covered by that param's value in the
+/// The content digest of a movie: its file, its fonts and the pictures and clips of its
+/// project that no param names. Pictures a param names are covered by that param's value in the
 /// keys of the segments that show them, so tokens that differ in them still share the
 /// rest.
 // A param naming a URL is keyed by the URL, not by what it serves: a picture replaced
@@ -1012,6 +1012,14 @@ fn movie_digest(movie_path: &Path, assets: &Assets, params: &Params) -> Result<[
     for font in &assets.fonts {
         hasher.update(&(font.len() as u64).to_le_bytes());
         hasher.update(font);
+    }
+    for (source, clip) in &assets.clips {
+        let from_project = matches!(check_source_syntax(source), Ok(Source::Project(_)));
+        if from_project && !named.contains(source) {
+            hasher.update(&(source.len() as u64).to_le_bytes());
+            hasher.update(source.as_bytes());
+            hasher.update(&clip.digest);
+        }
     }
     for (source, picture) in &assets.pictures {
         let from_project = matches!(check_source_syntax(source), Ok(Source::Project(_)));

@@ -71,6 +71,14 @@ pub enum Variable {
         #[serde(default)]
         description: Option<String>,
     },
+    /// A video clip, for `video` layers.
+    Video {
+        /// A file in the project folder or an http(s) URL.
+        #[serde(default)]
+        default: Option<String>,
+        #[serde(default)]
+        description: Option<String>,
+    },
     Number {
         #[serde(default)]
         default: f64,
@@ -105,6 +113,7 @@ impl Variable {
             Variable::Text { .. } => "text",
             Variable::Color { .. } => "color",
             Variable::Image { .. } => "image",
+            Variable::Video { .. } => "video",
             Variable::Number { .. } => "number",
             Variable::Boolean { .. } => "boolean",
             Variable::Choice { .. } => "choice",
@@ -244,12 +253,26 @@ pub struct Layer {
     /// `gradient`: the colour ramp.
     #[serde(default)]
     pub gradient: Option<Gradient>,
-    /// `image`: a project file, an http(s) URL, or `{variable}` of type `image`.
+    /// `image` and `video`: a project file, an http(s) URL, or `{variable}` of the
+    /// layer's type.
     #[serde(default)]
     pub source: Option<Bindable<String>>,
-    /// `image`: how the picture fills the layer box.
+    /// `image` and `video`: how the picture fills the layer box.
     #[serde(default)]
     pub fit: Option<Fit>,
+    /// `video`: the second of the clip shown when the layer starts (default 0).
+    #[serde(default, rename = "in")]
+    pub clip_in: Option<f64>,
+    /// `video`: the second of the clip after which it ends, loops or holds its last
+    /// frame (default: the clip's end).
+    #[serde(default, rename = "out")]
+    pub clip_out: Option<f64>,
+    /// `video`: start again from `in` after `out` (default: hold the last frame).
+    #[serde(default, rename = "loop")]
+    pub clip_loop: Option<bool>,
+    /// `video`: playback speed, 1 by default (2 plays twice as fast).
+    #[serde(default)]
+    pub speed: Option<f64>,
     /// `shape`: which shape.
     #[serde(default)]
     pub shape: Option<ShapeKind>,
@@ -298,6 +321,7 @@ pub enum LayerKind {
     Solid,
     Gradient,
     Image,
+    Video,
     Text,
     Shape,
 }
@@ -308,6 +332,7 @@ impl LayerKind {
             LayerKind::Solid => "solid",
             LayerKind::Gradient => "gradient",
             LayerKind::Image => "image",
+            LayerKind::Video => "video",
             LayerKind::Text => "text",
             LayerKind::Shape => "shape",
         }
@@ -386,7 +411,7 @@ pub struct GradientStop {
     pub color: ColorValue,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Fit {
     /// Fills the box, cropping what overflows.

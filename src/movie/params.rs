@@ -21,8 +21,8 @@ pub const SOURCE_LIMIT_BYTES: usize = 2048;
 pub enum Value {
     Text(String),
     Color(Color),
-    /// A project file or an http(s) URL; `None` when unset.
-    Image(Option<String>),
+    /// A picture or clip: a project file or an http(s) URL; `None` when unset.
+    Source(Option<String>),
     Number(f64),
     Boolean(bool),
     Choice(String),
@@ -33,7 +33,7 @@ impl Value {
     pub fn is_set(&self) -> bool {
         match self {
             Value::Text(s) | Value::Choice(s) => !s.is_empty(),
-            Value::Image(source) => source.is_some(),
+            Value::Source(source) => source.is_some(),
             Value::Number(n) => *n != 0.0,
             Value::Boolean(b) => *b,
             Value::Color(_) => true,
@@ -45,7 +45,7 @@ impl Value {
         match self {
             Value::Text(s) | Value::Choice(s) => s.clone().into(),
             Value::Color(c) => c.to_string().into(),
-            Value::Image(source) => source.clone().map_or(serde_json::Value::Null, Into::into),
+            Value::Source(source) => source.clone().map_or(serde_json::Value::Null, Into::into),
             Value::Number(n) => {
                 serde_json::Number::from_f64(*n).map_or(serde_json::Value::Null, Into::into)
             }
@@ -60,7 +60,7 @@ impl fmt::Display for Value {
         match self {
             Value::Text(s) | Value::Choice(s) => f.write_str(s),
             Value::Color(c) => c.fmt(f),
-            Value::Image(source) => f.write_str(source.as_deref().unwrap_or("")),
+            Value::Source(source) => f.write_str(source.as_deref().unwrap_or("")),
             Value::Number(n) if n.fract() == 0.0 && n.abs() < 1e15 => write!(f, "{}", *n as i64),
             Value::Number(n) => write!(f, "{n}"),
             Value::Boolean(b) => write!(f, "{b}"),
@@ -143,7 +143,9 @@ pub(crate) fn default_value(variable: &Variable) -> Value {
     match variable {
         Variable::Text { default, .. } => Value::Text(default.clone()),
         Variable::Color { default, .. } => Value::Color(*default),
-        Variable::Image { default, .. } => Value::Image(default.clone()),
+        Variable::Image { default, .. } | Variable::Video { default, .. } => {
+            Value::Source(default.clone())
+        }
         Variable::Number { default, .. } => Value::Number(*default),
         Variable::Boolean { default, .. } => Value::Boolean(*default),
         Variable::Choice { default, .. } => Value::Choice(default.clone()),
@@ -186,13 +188,19 @@ fn convert_json(name: &str, variable: &Variable, raw: &serde_json::Value) -> Res
         (Variable::Number { .. }, _) => Err(wrong_type(name, variable, "a number", raw)),
         (Variable::Boolean { .. }, J::Bool(b)) => Ok(Value::Boolean(*b)),
         (Variable::Boolean { .. }, _) => Err(wrong_type(name, variable, "true or false", raw)),
-        (Variable::Image { .. }, J::Null) => Ok(Value::Image(None)),
+        (Variable::Image { .. } | Variable::Video { .. }, J::Null) => Ok(Value::Source(None)),
         (_, J::String(s)) => convert_str(name, variable, s),
         (Variable::Color { .. }, _) => Err(wrong_type(name, variable, "a colour string", raw)),
         (Variable::Image { .. }, _) => Err(wrong_type(
             name,
             variable,
             "an image URL or project file",
+            raw,
+        )),
+        (Variable::Video { .. }, _) => Err(wrong_type(
+            name,
+            variable,
+            "a video URL or project file",
             raw,
         )),
         (Variable::Choice { .. }, _) => Err(wrong_type(
@@ -206,43 +214,44 @@ fn convert_json(name: &str, variable: &Variable, raw: &serde_json::Value) -> Res
 }
 
 pub(crate) fn convert_str(name: &str, variable: &Variable, raw: &str) -> Result<Value> {
-    let value =
-        match variable {
-            Variable::Text { .. } => Value::Text(raw.to_owned()),
-            Variable::Choice { .. } => Value::Choice(raw.to_owned()),
-            Variable::Color { .. } => Value::Color(raw.parse().map_err(|e| {
+    let value = match variable {
+        Variable::Text { .. } => Value::Text(raw.to_owned()),
+        Variable::Choice { .. } => Value::Choice(raw.to_owned()),
+        Variable::Color { .. } => {
+            Value::Color(raw.parse().map_err(|e| {
                 Error::invalid_param(format!("param `{name}` (color variable): {e}"))
-            })?),
-            Variable::Image { .. } if raw.is_empty() => Value::Image(None),
-            Variable::Image { .. } => Value::Image(Some(raw.to_owned())),
-            Variable::Number { .. } => {
-                let n: f64 = raw
-                    .trim()
-                    .parse()
-                    .ok()
-                    .filter(|n: &f64| n.is_finite())
-                    .ok_or_else(|| {
-                        Error::invalid_param(format!(
-                            "param `{name}` (number variable): expected a number, found {:?}",
-                            shorten(raw)
-                        ))
-                    })?;
-                Value::Number(n)
-            }
-            Variable::Boolean { .. } => {
-                Value::Boolean(match raw.trim().to_ascii_lowercase().as_str() {
-                    "true" | "1" | "yes" | "on" => true,
-                    "false" | "0" | "no" | "off" | "" => false,
-                    _ => {
-                        return Err(Error::invalid_param(format!(
+            })?)
+        }
+        Variable::Image { .. } | Variable::Video { .. } if raw.is_empty() => Value::Source(None),
+        Variable::Image { .. } | Variable::Video { .. } => Value::Source(Some(raw.to_owned())),
+        Variable::Number { .. } => {
+            let n: f64 = raw
+                .trim()
+                .parse()
+                .ok()
+                .filter(|n: &f64| n.is_finite())
+                .ok_or_else(|| {
+                    Error::invalid_param(format!(
+                        "param `{name}` (number variable): expected a number, found {:?}",
+                        shorten(raw)
+                    ))
+                })?;
+            Value::Number(n)
+        }
+        Variable::Boolean { .. } => {
+            Value::Boolean(match raw.trim().to_ascii_lowercase().as_str() {
+                "true" | "1" | "yes" | "on" => true,
+                "false" | "0" | "no" | "off" | "" => false,
+                _ => {
+                    return Err(Error::invalid_param(format!(
                     "param `{name}` (boolean variable): expected true, false, 1, 0, yes or no, \
                      found {:?}",
                     shorten(raw)
                 )))
-                    }
-                })
-            }
-        };
+                }
+            })
+        }
+    };
     check_value(name, variable, value)
 }
 
@@ -306,7 +315,7 @@ pub(crate) fn check_value(name: &str, variable: &Variable, value: Value) -> Resu
                 shorten(choice)
             ));
         }
-        (Variable::Image { .. }, Value::Image(Some(source))) => {
+        (Variable::Image { .. } | Variable::Video { .. }, Value::Source(Some(source))) => {
             if let Err(e) = crate::assets::check_source_syntax(source) {
                 return fail(e);
             }

@@ -150,8 +150,47 @@ pub enum Content {
     Solid(Color),
     Gradient(GradientSpec),
     Image { source: Option<String>, fit: Fit },
+    Video(VideoSpec),
     Text(TextSpec),
     Shape(ShapeSpec),
+}
+
+/// A clip and how it plays: from `clip_in` seconds, at `speed`, until `clip_out` (the
+/// clip's end when `None`), then from `clip_in` again or holding the last frame.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VideoSpec {
+    pub source: Option<String>,
+    pub fit: Fit,
+    pub clip_in: f64,
+    pub clip_out: Option<f64>,
+    pub looped: bool,
+    pub speed: f64,
+}
+
+impl VideoSpec {
+    /// The frame of the clip shown `seconds` after the layer starts, for a clip of
+    /// `clip_frames` frames at `clip_fps` (numerator, denominator). Past `out` the clip
+    /// starts again from `in` or holds the last frame before `out`.
+    pub fn clip_frame(&self, seconds: f64, clip_fps: (u32, u32), clip_frames: u64) -> u64 {
+        let rate = f64::from(clip_fps.0) / f64::from(clip_fps.1.max(1));
+        // A hair of slack, so that 2/30 s at 30 fps is frame 2, not 1.
+        let frame_at = |t: f64| (t.max(0.0) * rate + 1e-6).floor() as u64;
+        let last = clip_frames.saturating_sub(1);
+        let first = frame_at(self.clip_in).min(last);
+        let end = self
+            .clip_out
+            .map_or(clip_frames, |out| {
+                ((out * rate - 1e-6).ceil().max(0.0) as u64).min(clip_frames)
+            })
+            .max(first + 1);
+        let length = end - first;
+        let played = frame_at(seconds * self.speed);
+        if self.looped {
+            first + played % length
+        } else {
+            first + played.min(length - 1)
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -373,6 +412,7 @@ impl PlacedLayer {
         self.start_frame <= 0
             && self.end_frame >= scene_frame_count
             && self.tracks.iter().all(|(_, track)| track.is_constant())
+            && !matches!(self.content, Content::Video(_))
     }
 
     /// The largest scale the layer reaches, so its content can be drawn sharp enough once.
@@ -512,7 +552,7 @@ fn place_layer(layer: &Layer, fps: FrameRate, scene_frames: i64, params: &Params
                 Bindable::Variable(name) => {
                     reads.insert(name.clone());
                     match params.get(name) {
-                        Some(Value::Image(source)) => source.clone(),
+                        Some(Value::Source(source)) => source.clone(),
                         _ => None,
                     }
                 }
@@ -521,6 +561,27 @@ fn place_layer(layer: &Layer, fps: FrameRate, scene_frames: i64, params: &Params
                 source,
                 fit: layer.fit.unwrap_or_default(),
             }
+        }
+        LayerKind::Video => {
+            let source = match layer.source.as_ref() {
+                Some(Bindable::Fixed(path)) => Some(path.clone()),
+                Some(Bindable::Variable(name)) => {
+                    reads.insert(name.clone());
+                    match params.get(name) {
+                        Some(Value::Source(source)) => source.clone(),
+                        _ => None,
+                    }
+                }
+                None => None,
+            };
+            Content::Video(VideoSpec {
+                source,
+                fit: layer.fit.unwrap_or_default(),
+                clip_in: layer.clip_in.unwrap_or(0.0),
+                clip_out: layer.clip_out,
+                looped: layer.clip_loop.unwrap_or(false),
+                speed: layer.speed.unwrap_or(1.0),
+            })
         }
     };
 

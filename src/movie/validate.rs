@@ -276,6 +276,7 @@ fn allowed_fields(kind: LayerKind) -> &'static [&'static str] {
         LayerKind::Solid => &["color"],
         LayerKind::Gradient => &["gradient"],
         LayerKind::Image => &["source", "fit"],
+        LayerKind::Video => &["source", "fit", "in", "out", "loop", "speed"],
         LayerKind::Shape => &["shape", "radius", "fill", "stroke", "shadow"],
         LayerKind::Text => &[
             "text",
@@ -298,6 +299,10 @@ fn present_fields(layer: &Layer) -> Vec<&'static str> {
         ("gradient", layer.gradient.is_some()),
         ("source", layer.source.is_some()),
         ("fit", layer.fit.is_some()),
+        ("in", layer.clip_in.is_some()),
+        ("out", layer.clip_out.is_some()),
+        ("loop", layer.clip_loop.is_some()),
+        ("speed", layer.speed.is_some()),
         ("shape", layer.shape.is_some()),
         ("radius", layer.radius.is_some()),
         ("fill", layer.fill.is_some()),
@@ -368,7 +373,7 @@ fn check_layer(movie: &Movie, path: &str, layer: &Layer) -> Result<()> {
     match layer.kind {
         LayerKind::Solid => require(layer.color.is_some(), "color")?,
         LayerKind::Gradient => require(layer.gradient.is_some(), "gradient")?,
-        LayerKind::Image => require(layer.source.is_some(), "source")?,
+        LayerKind::Image | LayerKind::Video => require(layer.source.is_some(), "source")?,
         LayerKind::Text => {
             require(layer.text.is_some(), "text")?;
             require(layer.font.is_some(), "font")?;
@@ -489,8 +494,28 @@ fn check_layer_content(movie: &Movie, path: &str, layer: &Layer) -> Result<()> {
         check_range(&format!("{path}.shadow.x"), shadow.x, -1000.0, 1000.0)?;
         check_range(&format!("{path}.shadow.y"), shadow.y, -1000.0, 1000.0)?;
     }
+    if let Some(clip_in) = layer.clip_in {
+        check_range(&format!("{path}.in"), clip_in, 0.0, MAX_DURATION_SECONDS)?;
+    }
+    if let Some(clip_out) = layer.clip_out {
+        let clip_in = layer.clip_in.unwrap_or(0.0);
+        if !(clip_out.is_finite() && clip_out > clip_in && clip_out <= MAX_DURATION_SECONDS) {
+            return Err(invalid(
+                &format!("{path}.out"),
+                format!("expected a second after `in` ({clip_in}), found {clip_out}"),
+            ));
+        }
+    }
+    if let Some(speed) = layer.speed {
+        if !(speed.is_finite() && speed > 0.0 && speed <= 16.0) {
+            return Err(invalid(
+                &format!("{path}.speed"),
+                format!("expected a speed above 0 and at most 16, found {speed}"),
+            ));
+        }
+    }
     if let Some(source) = &layer.source {
-        check_typed_ref(movie, &format!("{path}.source"), source, "image")?;
+        check_typed_ref(movie, &format!("{path}.source"), source, layer.kind.name())?;
         if let Bindable::Fixed(source) = source {
             crate::assets::check_source_syntax(source)
                 .map_err(|e| invalid(&format!("{path}.source"), e))?;

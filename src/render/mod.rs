@@ -25,9 +25,10 @@ use tiny_skia::Pixmap;
 pub use progress::Progress;
 pub use span::render_span;
 
-use crate::assets::{fonts, Assets, Picture};
+use crate::assets::{fonts, Assets, Clip, Picture};
 use crate::error::{Error, Result};
-use crate::movie::timeline::{Content, PlacedLayer, PlacedScene, Transform};
+use crate::movie::format::BlendMode;
+use crate::movie::timeline::{Content, PlacedLayer, PlacedScene, Transform, VideoSpec};
 use crate::movie::Timeline;
 use raster::Raster;
 use text::TextEngine;
@@ -79,6 +80,7 @@ struct StaticPrefix {
 pub struct Renderer {
     timeline: Arc<Timeline>,
     pictures: BTreeMap<String, Picture>,
+    clips: BTreeMap<String, Arc<Clip>>,
     text: Mutex<TextEngine>,
     rasters: Vec<Vec<RasterCache>>,
     prefixes: Vec<OnceLock<StaticPrefix>>,
@@ -113,6 +115,7 @@ impl Renderer {
         Ok(Self {
             timeline: Arc::new(timeline),
             pictures: assets.pictures,
+            clips: assets.clips,
             text: Mutex::new(engine),
             rasters,
             prefixes,
@@ -171,7 +174,11 @@ impl Renderer {
         for (layer_index, layer) in scene.layers.iter().enumerate().skip(prefix.layer_count) {
             if layer.is_visible_at(frame_in_scene) {
                 let state = layer.transform_at(frame_in_scene, self.timeline.fps);
-                self.draw_layer(&mut pixmap, index, layer_index, layer, &state);
+                if let Content::Video(spec) = &layer.content {
+                    self.draw_video(&mut pixmap, layer, spec, &state, frame_in_scene)?;
+                } else {
+                    self.draw_layer(&mut pixmap, index, layer_index, layer, &state);
+                }
             }
         }
         Ok(pixmap)
@@ -225,6 +232,55 @@ impl Renderer {
             return;
         }
         let raster = self.raster(scene, index, layer, state);
+        place(target, &raster, state, layer.blend);
+    }
+
+    /// Draws the clip frame a video layer shows at `frame_in_scene`, decoded at the size
+    /// of the layer's box.
+    fn draw_video(
+        &self,
+        target: &mut Pixmap,
+        layer: &PlacedLayer,
+        spec: &VideoSpec,
+        state: &Transform,
+        frame_in_scene: i64,
+    ) -> Result<()> {
+        if state.opacity <= 0.0 || state.scale <= 0.0 {
+            return Ok(());
+        }
+        let Some(clip) = spec.source.as_ref().and_then(|s| self.clips.get(s)) else {
+            return Ok(());
+        };
+        let (cw, ch) = (f64::from(clip.info.width), f64::from(clip.info.height));
+        let (w, h) = match (state.width, state.height) {
+            (Some(w), Some(h)) => (w, h),
+            (Some(w), None) => (w, w * ch / cw),
+            (None, Some(h)) => (h * cw / ch, h),
+            (None, None) => (cw, ch),
+        };
+        let (pw, ph) = (w.round().clamp(1.0, 8192.0), h.round().clamp(1.0, 8192.0));
+        let fps = self.timeline.fps;
+        let seconds =
+            (frame_in_scene - layer.start_frame) as f64 * f64::from(fps.den) / f64::from(fps.num);
+        let info = &clip.info;
+        let index = spec.clip_frame(seconds, (info.fps_num, info.fps_den), info.frame_count);
+        let picture = clip.frame(index, pw as u32, ph as u32, spec.fit)?;
+        let raster = Raster {
+            pixmap: Some((*picture).clone()),
+            origin: (0.0, 0.0),
+            scale: (pw / w.max(1e-3)) as f32,
+            box_w: w as f32,
+            box_h: h as f32,
+            halves: OnceLock::new(),
+        };
+        place(target, &raster, state, layer.blend);
+        Ok(())
+    }
+}
+
+/// Places a raster in the frame by the layer's transform, opacity and blend mode.
+fn place(target: &mut Pixmap, raster: &Raster, state: &Transform, blend: BlendMode) {
+    {
         let Some((pixmap, halvings)) = raster.level(state.scale as f32) else {
             return;
         };
@@ -242,9 +298,11 @@ impl Renderer {
                 -raster.origin.0 / 2f32.powi(halvings),
                 -raster.origin.1 / 2f32.powi(halvings),
             );
-        composite::draw(target, pixmap, placement, state.opacity as f32, layer.blend);
+        composite::draw(target, pixmap, placement, state.opacity as f32, blend);
     }
+}
 
+impl Renderer {
     /// The layer's content at the state's size, drawn on first use.
     fn raster(
         &self,
@@ -309,6 +367,8 @@ impl Renderer {
                     None => Raster::empty(width.unwrap_or(0.0), height.unwrap_or(0.0)),
                 }
             }
+            // Clips change every frame; `draw_video` draws them without this cache.
+            Content::Video(_) => Raster::empty(width.unwrap_or(0.0), height.unwrap_or(0.0)),
             Content::Text(spec) => {
                 // Without a box the extent is known only after layout; the raster limits
                 // still apply when it is drawn.
