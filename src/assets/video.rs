@@ -18,7 +18,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::movie::format::Fit;
 
 /// Frames decoded by one FFmpeg run.
-const CHUNK_FRAMES: u64 = 15;
+const CHUNK_FRAMES: u64 = 30;
 
 /// What ffprobe says of a clip's first video stream.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -207,7 +207,7 @@ impl Clip {
             .args(["-map", "0:v:0", "-an", "-sn"])
             .args(["-frames:v", &count.to_string()])
             .args(["-vf", &format!("{filter},format=rgba")])
-            .args(["-sws_flags", "bicubic+accurate_rnd+full_chroma_int+bitexact"])
+            .args(["-sws_flags", "bicubic+bitexact"])
             .args(["-flags", "+bitexact", "-threads", "1"])
             .args(["-f", "rawvideo", "pipe:1"])
             .stdin(Stdio::null())
