@@ -392,3 +392,44 @@ fn garbage_is_not_a_picture() {
         "{err}"
     );
 }
+
+#[test]
+fn clips_from_urls_go_through_the_same_checks_and_fetch_once() {
+    let clip =
+        std::fs::read(common::repo_path("fixtures/projects/demo/footage.mp4")).expect("clip");
+    let server = TestServer::start("127.0.0.1:0", Arc::new(move |_| ok(&clip)));
+    let url = format!("http://127.0.0.1:{}/footage.mp4", server.addr.port());
+    let project = common::repo_path("fixtures/projects/demo");
+    let rt = runtime();
+
+    // Loopback is refused unless allowed, before any connection.
+    let refused = loader(&[], FetchLimits::default());
+    let error = rt
+        .block_on(refused.clip(&project, &url))
+        .expect_err("loopback refused");
+    assert_eq!(error.kind(), ErrorKind::AssetRefused, "{}", error.message());
+    assert_eq!(server.connections(), 0);
+
+    let allowed = loader(&["127.0.0.1"], FetchLimits::default());
+    let clip = rt
+        .block_on(allowed.clip(&project, &url))
+        .expect("allowed clip");
+    assert_eq!((clip.info.width, clip.info.height), (1280, 720));
+    assert_eq!(clip.info.frame_count, 360);
+    let frame = clip
+        .frame(150, 320, 180, framecast::movie::format::Fit::Cover)
+        .expect("frame");
+    assert_eq!((frame.width(), frame.height()), (320, 180));
+    rt.block_on(allowed.clip(&project, &url)).expect("cached");
+    assert_eq!(
+        server.connections(),
+        1,
+        "the second load came from the cache"
+    );
+
+    // Bytes that are not a video are an asset error, not a crash.
+    let junk = TestServer::start("127.0.0.1:0", Arc::new(|_| ok(b"not a video at all")));
+    let url = format!("http://127.0.0.1:{}/junk.mp4", junk.addr.port());
+    let error = rt.block_on(allowed.clip(&project, &url)).expect_err("junk");
+    assert_eq!(error.kind(), ErrorKind::AssetFailed, "{}", error.message());
+}

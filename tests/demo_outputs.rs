@@ -138,3 +138,70 @@ fn stills_and_sequences_hold_demo_frames() {
     let first = archive.by_index(0).expect("entry").name().to_owned();
     assert_eq!(first, "frame-00010.jpg");
 }
+
+#[test]
+fn the_footage_demo_shows_its_clip_under_the_name() {
+    let dir = out_dir("footage");
+    let path = dir.join("footage.mp4");
+    let output = Command::new(env!("CARGO_BIN_EXE_framecast"))
+        .args(["render", "fixtures/projects/demo", "footage-video"])
+        .args(["-p", "name=Alex", "-o"])
+        .arg(&path)
+        .current_dir(repo_path("."))
+        .output()
+        .expect("run framecast");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let probe = ffprobe_json(&path);
+    let stream = &probe["streams"][0];
+    assert_eq!(stream["codec_name"], "h264");
+    assert_eq!(
+        (stream["width"].as_u64(), stream["height"].as_u64()),
+        (Some(1280), Some(720))
+    );
+    assert_eq!(number(&stream["nb_read_frames"]), 360.0);
+
+    // Frame 150 of the movie is frame 150 of the clip: the digits of its burnt-in frame
+    // number match the clip's frame 150, and not its frame 151.
+    let digits = |file: &Path, frame: u32| {
+        let png = dir.join(format!(
+            "digits-{frame}-{}.png",
+            file.extension().is_some_and(|e| e == "mp4")
+        ));
+        let status = Command::new("ffmpeg")
+            .args(["-v", "error", "-y", "-i"])
+            .arg(file)
+            .args([
+                "-vf",
+                &format!("select=eq(n\\,{frame}),crop=130:80:295:568"),
+                "-frames:v",
+                "1",
+            ])
+            .arg(&png)
+            .status()
+            .expect("ffmpeg");
+        assert!(status.success());
+        image::open(&png).expect("png").to_rgb8()
+    };
+    let differing = |a: &image::RgbImage, b: &image::RgbImage| {
+        a.pixels()
+            .zip(b.pixels())
+            .filter(|(a, b)| a.0.iter().zip(b.0).any(|(x, y)| x.abs_diff(y) > 64))
+            .count()
+            * 100
+            / a.pixels().len()
+    };
+    let clip = repo_path("fixtures/projects/demo/footage.mp4");
+    let shown = digits(&path, 150);
+    assert!(
+        differing(&shown, &digits(&clip, 150)) < 3,
+        "frame 150 shows another clip frame"
+    );
+    assert!(
+        differing(&shown, &digits(&clip, 151)) > 6,
+        "the digits do not tell frames apart"
+    );
+}
