@@ -4,6 +4,7 @@
 //! the same moment cause one fetch.
 
 pub mod address;
+pub mod audio;
 pub mod fetch;
 pub mod fonts;
 pub mod image;
@@ -16,6 +17,7 @@ use std::sync::Arc;
 use url::Url;
 
 pub use address::{AddressPolicy, AllowRule};
+pub use audio::SoundFile;
 pub use fetch::{FetchLimits, Fetcher};
 pub use image::ImageLimits;
 pub use video::{Clip, ClipInfo, VideoTools};
@@ -48,6 +50,7 @@ pub type Picture = Arc<tiny_skia::Pixmap>;
 pub struct Assets {
     pub pictures: BTreeMap<String, Picture>,
     pub clips: BTreeMap<String, Arc<Clip>>,
+    pub sounds: BTreeMap<String, Arc<SoundFile>>,
     pub fonts: Vec<Vec<u8>>,
 }
 
@@ -61,6 +64,7 @@ pub struct AssetLoader {
     video: VideoTools,
     clips: moka::future::Cache<String, Arc<Clip>>,
     clip_frames: video::FrameCache,
+    sounds: moka::future::Cache<String, Arc<SoundFile>>,
 }
 
 /// Where a source string points.
@@ -203,6 +207,12 @@ impl AssetLoader {
             video: VideoTools::new(settings.ffmpeg.as_deref()),
             clips: moka::future::Cache::builder().max_capacity(256).build(),
             clip_frames,
+            sounds: moka::future::Cache::builder()
+                .max_capacity(256 << 20)
+                .weigher(|_, sound: &Arc<SoundFile>| {
+                    u32::try_from(sound.samples.len() * 4).unwrap_or(u32::MAX)
+                })
+                .build(),
         })
     }
 
@@ -308,6 +318,76 @@ impl AssetLoader {
             .map_err(|e: Arc<Error>| (*e).clone())
     }
 
+    /// A decoded sound. Concurrent calls for one source share one load.
+    pub async fn sound(&self, project_dir: &Path, source: &str) -> Result<Arc<SoundFile>> {
+        let checked =
+            check_source_syntax(source).map_err(|e| Error::refused(format!("{source:?}: {e}")))?;
+        let (key, file) = match &checked {
+            Source::Remote(url) => (url.to_string(), None),
+            Source::Project(path) => {
+                let file = project_file(project_dir, path)?;
+                let meta = std::fs::metadata(&file)
+                    .map_err(|e| Error::not_found(format!("sound {path:?}: {e}")))?;
+                if !meta.is_file() {
+                    return Err(Error::refused(format!(
+                        "sound {path:?}: expected a regular file"
+                    )));
+                }
+                let modified = meta
+                    .modified()
+                    .ok()
+                    .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                    .map_or(0, |d| d.as_nanos());
+                (
+                    format!("{}\u{0}{}\u{0}{modified}", file.display(), meta.len()),
+                    Some(file),
+                )
+            }
+        };
+        let tools = self.video.clone();
+        self.sounds
+            .try_get_with(key, async move {
+                let origin = source.to_owned();
+                let decoded = match (file, checked) {
+                    (Some(file), _) => {
+                        let bytes = read_capped(&file, PROJECT_FILE_MAX_BYTES)
+                            .await
+                            .map_err(|e| e.context(format!("sound {origin:?}")))?;
+                        let digest = *blake3::hash(&bytes).as_bytes();
+                        tokio::task::spawn_blocking(move || {
+                            SoundFile::decode(&file, digest, &tools, &origin)
+                        })
+                        .await
+                    }
+                    (None, Source::Remote(url)) => {
+                        let bytes = self.fetcher.fetch(&url).await?;
+                        tokio::task::spawn_blocking(move || {
+                            let digest = *blake3::hash(&bytes).as_bytes();
+                            let temp = tempfile::Builder::new()
+                                .prefix("framecast-sound-")
+                                .tempfile()
+                                .and_then(|mut temp| {
+                                    std::io::Write::write_all(&mut temp, &bytes).map(|()| temp)
+                                })
+                                .map_err(|e| {
+                                    Error::new(ErrorKind::Io, format!("sound {origin:?}: {e}"))
+                                })?;
+                            SoundFile::decode(temp.path(), digest, &tools, &origin)
+                        })
+                        .await
+                    }
+                    (None, Source::Project(_)) => {
+                        return Err(Error::internal("a project sound without its file"))
+                    }
+                };
+                decoded
+                    .map_err(|e| Error::internal(format!("sound loader stopped: {e}")))?
+                    .map(Arc::new)
+            })
+            .await
+            .map_err(|e: Arc<Error>| (*e).clone())
+    }
+
     /// Loads every picture and font file a timeline uses.
     pub async fn load(&self, project_dir: &Path, timeline: &Timeline) -> Result<Assets> {
         let sources: std::collections::BTreeSet<&str> = timeline
@@ -349,6 +429,20 @@ impl AssetLoader {
             .into_iter()
             .collect();
 
+        let sound_sources: std::collections::BTreeSet<&str> = timeline
+            .audio
+            .iter()
+            .filter_map(|sound| sound.source.as_deref())
+            .collect();
+        let loads = sound_sources.into_iter().map(|source| async move {
+            let sound = self.sound(project_dir, source).await?;
+            Ok::<_, Error>((source.to_owned(), sound))
+        });
+        let sounds = futures::future::try_join_all(loads)
+            .await?
+            .into_iter()
+            .collect();
+
         let mut fonts = Vec::new();
         for font in &timeline.fonts {
             fonts.push(self.bytes(project_dir, font).await?);
@@ -356,6 +450,7 @@ impl AssetLoader {
         Ok(Assets {
             pictures,
             clips,
+            sounds,
             fonts,
         })
     }

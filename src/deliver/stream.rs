@@ -816,12 +816,14 @@ fn encode_streamed(
         H264Settings::for_canvas(H264Encoder::OpenH264, video.width, video.height).bitrate_bps;
     let to = Arc::clone(job.sink);
     let output = FfmpegOutput::Streamed(Box::new(move |chunk| lock(&to).send(chunk)));
+    let sound = crate::output::sound_file(renderer)?;
     let mut ffmpeg = FfmpegJob::spawn(
         job.ffmpeg,
         job.profile,
         video,
         &key_frames,
         bitrate_bps,
+        sound.as_ref().map(|f| f.path()),
         output,
     )?;
     let fps = timeline.fps;

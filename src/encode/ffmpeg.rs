@@ -168,6 +168,18 @@ impl FfmpegProfile {
         Ok(())
     }
 
+    /// The sound codec each container gets: Opus in WebM, MPEG audio layer II with
+    /// MPEG-2, WMA in ASF, 16-bit PCM beside ProRes.
+    fn audio_args(self) -> &'static [&'static str] {
+        match self {
+            Self::Vp9Webm => &["-c:a", "libopus", "-b:a", "128k"],
+            Self::Mpeg2Program => &["-c:a", "mp2", "-b:a", "192k"],
+            Self::Wmv2Asf => &["-c:a", "wmav2", "-b:a", "128k"],
+            Self::ProResMov => &["-c:a", "pcm_s16le"],
+            Self::X264AnnexB => &[],
+        }
+    }
+
     fn codec_args(self, bitrate_bps: u32) -> Vec<String> {
         let rate = bitrate_bps.to_string();
         let list: &[&str] = match self {
@@ -288,12 +300,15 @@ pub struct FfmpegJob {
 impl FfmpegJob {
     /// Starts FFmpeg writing `output`, with a key frame at each of `key_frames` (frame
     /// indices, such as segment starts).
+    /// `audio` names a file of the movie's sound (interleaved stereo 32-bit floats at
+    /// 48 kHz) to encode beside the pictures; `None` makes a silent output.
     pub fn spawn(
         ffmpeg: &Ffmpeg,
         profile: FfmpegProfile,
         video: RawVideo,
         key_frames: &[u64],
         bitrate_bps: u32,
+        audio: Option<&Path>,
         output: FfmpegOutput<'_>,
     ) -> Result<Self> {
         profile.check_rate(video.fps)?;
@@ -307,7 +322,21 @@ impl FfmpegJob {
                 "-framerate",
                 &format!("{}/{}", video.fps.num, video.fps.den),
             ])
-            .args(["-i", "pipe:0", "-an", "-map_metadata", "-1"])
+            .args(["-i", "pipe:0"]);
+        match audio.filter(|_| !profile.audio_args().is_empty()) {
+            Some(sound) => {
+                command
+                    .args(["-f", "f32le", "-ar", "48000", "-ac", "2", "-i"])
+                    .arg(sound)
+                    .args(["-map", "0:v:0", "-map", "1:a:0"])
+                    .args(profile.audio_args());
+            }
+            None => {
+                command.arg("-an");
+            }
+        }
+        command
+            .args(["-map_metadata", "-1"])
             .args(["-fflags", "+bitexact", "-flags:v", "+bitexact"])
             .args(["-threads", ENCODER_THREADS])
             .args(["-colorspace", "bt709", "-color_primaries", "bt709"])

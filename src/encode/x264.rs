@@ -57,6 +57,7 @@ pub fn encode_segments_x264(
         video,
         &key_frames,
         settings.bitrate_bps,
+        None,
         FfmpegOutput::Collected,
     )?;
     render_span(renderer, span, pool, |_, frame| {

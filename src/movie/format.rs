@@ -30,7 +30,46 @@ pub struct Movie {
     /// Font files in the project folder, tried before the bundled fonts.
     #[serde(default)]
     pub fonts: Vec<String>,
+    /// Sounds on the movie's time line, such as a music bed: `start` and `end` count
+    /// from the movie's start.
+    #[serde(default)]
+    pub audio: Vec<Sound>,
     pub scenes: Vec<Scene>,
+}
+
+/// A sound placed in the movie or in a scene, mixed with the others.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Sound {
+    /// A project file, an http(s) URL, or `{variable}` of type `audio`.
+    pub source: Bindable<String>,
+    /// Seconds from the movie's (or scene's) start when the sound begins.
+    #[serde(default)]
+    pub start: f64,
+    /// Seconds from the movie's (or scene's) start when it stops; its end when absent.
+    #[serde(default)]
+    pub end: Option<f64>,
+    /// The second of the file the sound starts from (default 0).
+    #[serde(default, rename = "in")]
+    pub clip_in: Option<f64>,
+    /// The second of the file after which it stops or loops (default: the file's end).
+    #[serde(default, rename = "out")]
+    pub clip_out: Option<f64>,
+    /// Start again from `in` after `out`, until `end`.
+    #[serde(default, rename = "loop")]
+    pub clip_loop: bool,
+    /// A factor on the amplitude, 0 to 4 (default 1).
+    #[serde(default = "one")]
+    pub volume: f64,
+    /// Gain in decibels, -60 to 24, on top of `volume`.
+    #[serde(default)]
+    pub gain: f64,
+    /// Seconds of fade from silence at the start.
+    #[serde(default)]
+    pub fade_in: f64,
+    /// Seconds of fade to silence before the end.
+    #[serde(default)]
+    pub fade_out: f64,
 }
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
@@ -65,6 +104,14 @@ pub enum Variable {
         description: Option<String>,
     },
     Image {
+        /// A file in the project folder or an http(s) URL.
+        #[serde(default)]
+        default: Option<String>,
+        #[serde(default)]
+        description: Option<String>,
+    },
+    /// A sound file, for sounds.
+    Audio {
         /// A file in the project folder or an http(s) URL.
         #[serde(default)]
         default: Option<String>,
@@ -114,6 +161,7 @@ impl Variable {
             Variable::Color { .. } => "color",
             Variable::Image { .. } => "image",
             Variable::Video { .. } => "video",
+            Variable::Audio { .. } => "audio",
             Variable::Number { .. } => "number",
             Variable::Boolean { .. } => "boolean",
             Variable::Choice { .. } => "choice",
@@ -140,6 +188,10 @@ pub struct Scene {
     pub background: Option<ColorValue>,
     #[serde(default)]
     pub layers: Vec<Layer>,
+    /// Sounds of the scene: `start` and `end` count from the scene's start, and a sound
+    /// stops with its scene at the latest.
+    #[serde(default)]
+    pub audio: Vec<Sound>,
 }
 
 /// When an optional scene is shown.

@@ -143,9 +143,9 @@ pub(crate) fn default_value(variable: &Variable) -> Value {
     match variable {
         Variable::Text { default, .. } => Value::Text(default.clone()),
         Variable::Color { default, .. } => Value::Color(*default),
-        Variable::Image { default, .. } | Variable::Video { default, .. } => {
-            Value::Source(default.clone())
-        }
+        Variable::Image { default, .. }
+        | Variable::Video { default, .. }
+        | Variable::Audio { default, .. } => Value::Source(default.clone()),
         Variable::Number { default, .. } => Value::Number(*default),
         Variable::Boolean { default, .. } => Value::Boolean(*default),
         Variable::Choice { default, .. } => Value::Choice(default.clone()),
@@ -188,7 +188,9 @@ fn convert_json(name: &str, variable: &Variable, raw: &serde_json::Value) -> Res
         (Variable::Number { .. }, _) => Err(wrong_type(name, variable, "a number", raw)),
         (Variable::Boolean { .. }, J::Bool(b)) => Ok(Value::Boolean(*b)),
         (Variable::Boolean { .. }, _) => Err(wrong_type(name, variable, "true or false", raw)),
-        (Variable::Image { .. } | Variable::Video { .. }, J::Null) => Ok(Value::Source(None)),
+        (Variable::Image { .. } | Variable::Video { .. } | Variable::Audio { .. }, J::Null) => {
+            Ok(Value::Source(None))
+        }
         (_, J::String(s)) => convert_str(name, variable, s),
         (Variable::Color { .. }, _) => Err(wrong_type(name, variable, "a colour string", raw)),
         (Variable::Image { .. }, _) => Err(wrong_type(
@@ -203,6 +205,12 @@ fn convert_json(name: &str, variable: &Variable, raw: &serde_json::Value) -> Res
             "a video URL or project file",
             raw,
         )),
+        (Variable::Audio { .. }, _) => Err(wrong_type(
+            name,
+            variable,
+            "a sound URL or project file",
+            raw,
+        )),
         (Variable::Choice { .. }, _) => Err(wrong_type(
             name,
             variable,
@@ -214,44 +222,49 @@ fn convert_json(name: &str, variable: &Variable, raw: &serde_json::Value) -> Res
 }
 
 pub(crate) fn convert_str(name: &str, variable: &Variable, raw: &str) -> Result<Value> {
-    let value = match variable {
-        Variable::Text { .. } => Value::Text(raw.to_owned()),
-        Variable::Choice { .. } => Value::Choice(raw.to_owned()),
-        Variable::Color { .. } => {
-            Value::Color(raw.parse().map_err(|e| {
+    let value =
+        match variable {
+            Variable::Text { .. } => Value::Text(raw.to_owned()),
+            Variable::Choice { .. } => Value::Choice(raw.to_owned()),
+            Variable::Color { .. } => Value::Color(raw.parse().map_err(|e| {
                 Error::invalid_param(format!("param `{name}` (color variable): {e}"))
-            })?)
-        }
-        Variable::Image { .. } | Variable::Video { .. } if raw.is_empty() => Value::Source(None),
-        Variable::Image { .. } | Variable::Video { .. } => Value::Source(Some(raw.to_owned())),
-        Variable::Number { .. } => {
-            let n: f64 = raw
-                .trim()
-                .parse()
-                .ok()
-                .filter(|n: &f64| n.is_finite())
-                .ok_or_else(|| {
-                    Error::invalid_param(format!(
-                        "param `{name}` (number variable): expected a number, found {:?}",
-                        shorten(raw)
-                    ))
-                })?;
-            Value::Number(n)
-        }
-        Variable::Boolean { .. } => {
-            Value::Boolean(match raw.trim().to_ascii_lowercase().as_str() {
-                "true" | "1" | "yes" | "on" => true,
-                "false" | "0" | "no" | "off" | "" => false,
-                _ => {
-                    return Err(Error::invalid_param(format!(
+            })?),
+            Variable::Image { .. } | Variable::Video { .. } | Variable::Audio { .. }
+                if raw.is_empty() =>
+            {
+                Value::Source(None)
+            }
+            Variable::Image { .. } | Variable::Video { .. } | Variable::Audio { .. } => {
+                Value::Source(Some(raw.to_owned()))
+            }
+            Variable::Number { .. } => {
+                let n: f64 = raw
+                    .trim()
+                    .parse()
+                    .ok()
+                    .filter(|n: &f64| n.is_finite())
+                    .ok_or_else(|| {
+                        Error::invalid_param(format!(
+                            "param `{name}` (number variable): expected a number, found {:?}",
+                            shorten(raw)
+                        ))
+                    })?;
+                Value::Number(n)
+            }
+            Variable::Boolean { .. } => {
+                Value::Boolean(match raw.trim().to_ascii_lowercase().as_str() {
+                    "true" | "1" | "yes" | "on" => true,
+                    "false" | "0" | "no" | "off" | "" => false,
+                    _ => {
+                        return Err(Error::invalid_param(format!(
                     "param `{name}` (boolean variable): expected true, false, 1, 0, yes or no, \
                      found {:?}",
                     shorten(raw)
                 )))
-                }
-            })
-        }
-    };
+                    }
+                })
+            }
+        };
     check_value(name, variable, value)
 }
 
@@ -315,7 +328,10 @@ pub(crate) fn check_value(name: &str, variable: &Variable, value: Value) -> Resu
                 shorten(choice)
             ));
         }
-        (Variable::Image { .. } | Variable::Video { .. }, Value::Source(Some(source))) => {
+        (
+            Variable::Image { .. } | Variable::Video { .. } | Variable::Audio { .. },
+            Value::Source(Some(source)),
+        ) => {
             if let Err(e) = crate::assets::check_source_syntax(source) {
                 return fail(e);
             }

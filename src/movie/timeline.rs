@@ -37,6 +37,8 @@ pub struct Timeline {
     pub scenes: Vec<PlacedScene>,
     /// Project font files to load before the bundled ones.
     pub fonts: Vec<String>,
+    /// Sounds to mix, placed on the sample axis at [`SAMPLE_RATE`].
+    pub audio: Vec<PlacedSound>,
     /// Variables that choose scenes, and the first frame whose content they can move.
     structure: Vec<String>,
     structure_from_frame: i64,
@@ -155,6 +157,92 @@ pub enum Content {
     Shape(ShapeSpec),
 }
 
+/// Samples per second of every movie's sound.
+pub const SAMPLE_RATE: u32 = 48_000;
+
+/// A sound placed on the movie's sample axis: it plays samples `start..end` of the movie,
+/// from `clip_in` seconds of its file, stopping or looping at `clip_out` (the file's end
+/// when `None`), scaled by `gain` and by linear fades of `fade_in` and `fade_out` samples.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlacedSound {
+    pub source: Option<String>,
+    /// The variable that names the source, if any.
+    pub reads: Option<String>,
+    pub start: u64,
+    pub end: u64,
+    pub clip_in: f64,
+    pub clip_out: Option<f64>,
+    pub looped: bool,
+    pub gain: f64,
+    pub fade_in: u64,
+    pub fade_out: u64,
+}
+
+impl PlacedSound {
+    /// The factor on the sound's samples at movie sample `at`.
+    pub fn envelope(&self, at: u64) -> f64 {
+        if at < self.start || at >= self.end {
+            return 0.0;
+        }
+        let (into, left) = (at - self.start, self.end - at);
+        let mut factor = self.gain;
+        if into < self.fade_in {
+            factor *= into as f64 / self.fade_in as f64;
+        }
+        if left <= self.fade_out {
+            factor *= (left - 1) as f64 / self.fade_out as f64;
+        }
+        factor
+    }
+}
+
+/// The movie sample at which frame `frame` starts, rounded to the nearest sample from
+/// the exact time, so that boundaries never drift.
+pub fn sample_at_frame(fps: FrameRate, frame: i64) -> u64 {
+    let frame = frame.max(0) as u128;
+    let (num, den) = (u128::from(fps.num.max(1)), u128::from(fps.den));
+    ((frame * u128::from(SAMPLE_RATE) * den + num / 2) / num) as u64
+}
+
+fn samples_in(seconds: f64) -> u64 {
+    (seconds.max(0.0) * f64::from(SAMPLE_RATE)).round() as u64
+}
+
+fn place_sound(
+    sound: &super::format::Sound,
+    base: u64,
+    limit: u64,
+    params: &Params,
+) -> PlacedSound {
+    let (source, reads) = match &sound.source {
+        Bindable::Fixed(path) => (Some(path.clone()), None),
+        Bindable::Variable(name) => {
+            let source = match params.get(name) {
+                Some(Value::Source(source)) => source.clone(),
+                _ => None,
+            };
+            (source, Some(name.clone()))
+        }
+    };
+    let start = (base + samples_in(sound.start)).min(limit);
+    let end = sound
+        .end
+        .map_or(limit, |end| base + samples_in(end))
+        .clamp(start, limit);
+    PlacedSound {
+        source,
+        reads,
+        start,
+        end,
+        clip_in: sound.clip_in.unwrap_or(0.0),
+        clip_out: sound.clip_out,
+        looped: sound.clip_loop,
+        gain: sound.volume * 10f64.powf(sound.gain / 20.0),
+        fade_in: samples_in(sound.fade_in),
+        fade_out: samples_in(sound.fade_out),
+    }
+}
+
 /// A clip and how it plays: from `clip_in` seconds, at `speed`, until `clip_out` (the
 /// clip's end when `None`), then from `clip_in` again or holding the last frame.
 #[derive(Debug, Clone, PartialEq)]
@@ -255,6 +343,7 @@ impl Timeline {
             .unwrap_or(0);
 
         let mut scenes: Vec<PlacedScene> = Vec::new();
+        let mut audio = Vec::new();
         let mut structure = BTreeSet::new();
         let mut structure_from_frame = i64::MAX;
         let mut cursor = 0i64;
@@ -292,6 +381,16 @@ impl Timeline {
                 .iter()
                 .map(|layer| place_layer(layer, fps, frame_count, &params))
                 .collect();
+            let (scene_start, scene_end) = (
+                sample_at_frame(fps, start_frame),
+                sample_at_frame(fps, start_frame + frame_count),
+            );
+            audio.extend(
+                scene
+                    .audio
+                    .iter()
+                    .map(|sound| place_sound(sound, scene_start, scene_end, &params)),
+            );
             scenes.push(PlacedScene {
                 source_index: index,
                 start_frame,
@@ -306,6 +405,15 @@ impl Timeline {
             });
             cursor = start_frame + frame_count;
         }
+
+        let total_samples = sample_at_frame(fps, cursor);
+        audio.extend(
+            movie
+                .audio
+                .iter()
+                .map(|sound| place_sound(sound, 0, total_samples, &params)),
+        );
+        audio.retain(|sound: &PlacedSound| sound.end > sound.start);
 
         Timeline {
             width: movie.canvas.width,
@@ -328,6 +436,7 @@ impl Timeline {
                 .and_then(|c| c.variable().map(str::to_owned)),
             scenes,
             fonts: movie.fonts.clone(),
+            audio,
             structure: structure.into_iter().collect(),
             structure_from_frame,
             params,
@@ -336,6 +445,16 @@ impl Timeline {
 
     pub fn params(&self) -> &Params {
         &self.params
+    }
+
+    /// Samples of sound the movie lasts.
+    pub fn sample_count(&self) -> u64 {
+        sample_at_frame(self.fps, self.frame_count as i64)
+    }
+
+    /// Whether the movie has any sound to mix.
+    pub fn has_audio(&self) -> bool {
+        self.audio.iter().any(|sound| sound.source.is_some())
     }
 
     pub fn duration_seconds(&self) -> f64 {

@@ -107,6 +107,9 @@ pub fn validate(movie: &Movie) -> Result<()> {
     for (name, variable) in &movie.variables {
         check_variable(name, variable)?;
     }
+    for (index, sound) in movie.audio.iter().enumerate() {
+        check_sound(movie, &format!("audio[{index}]"), sound)?;
+    }
     for (index, font) in movie.fonts.iter().enumerate() {
         crate::assets::check_project_path(font)
             .map_err(|e| invalid(&format!("fonts[{index}]"), e))?;
@@ -118,6 +121,13 @@ pub fn validate(movie: &Movie) -> Result<()> {
     let mut total = 0.0;
     for (index, scene) in movie.scenes.iter().enumerate() {
         check_scene(movie, &format!("scenes[{index}]"), scene)?;
+        for (sound_index, sound) in scene.audio.iter().enumerate() {
+            check_sound(
+                movie,
+                &format!("scenes[{index}].audio[{sound_index}]"),
+                sound,
+            )?;
+        }
         total += scene.duration;
     }
     if total > MAX_DURATION_SECONDS {
@@ -205,6 +215,53 @@ fn check_typed_ref<T>(
 
 fn check_color_ref(movie: &Movie, path: &str, value: &super::format::ColorValue) -> Result<()> {
     check_typed_ref(movie, path, value, "color")
+}
+
+fn check_sound(movie: &Movie, path: &str, sound: &super::format::Sound) -> Result<()> {
+    check_typed_ref(movie, &format!("{path}.source"), &sound.source, "audio")?;
+    if let Bindable::Fixed(source) = &sound.source {
+        crate::assets::check_source_syntax(source)
+            .map_err(|e| invalid(&format!("{path}.source"), e))?;
+    }
+    check_range(
+        &format!("{path}.start"),
+        sound.start,
+        0.0,
+        MAX_DURATION_SECONDS,
+    )?;
+    let after = |field: &str, value: f64, floor: f64| {
+        if value.is_finite() && value > floor && value <= MAX_DURATION_SECONDS {
+            Ok(())
+        } else {
+            Err(invalid(
+                &format!("{path}.{field}"),
+                format!("expected seconds after {floor}, found {value}"),
+            ))
+        }
+    };
+    if let Some(end) = sound.end {
+        after("end", end, sound.start)?;
+    }
+    let clip_in = sound.clip_in.unwrap_or(0.0);
+    check_range(&format!("{path}.in"), clip_in, 0.0, MAX_DURATION_SECONDS)?;
+    if let Some(clip_out) = sound.clip_out {
+        after("out", clip_out, clip_in)?;
+    }
+    check_range(&format!("{path}.volume"), sound.volume, 0.0, 4.0)?;
+    check_range(&format!("{path}.gain"), sound.gain, -60.0, 24.0)?;
+    check_range(
+        &format!("{path}.fade_in"),
+        sound.fade_in,
+        0.0,
+        MAX_DURATION_SECONDS,
+    )?;
+    check_range(
+        &format!("{path}.fade_out"),
+        sound.fade_out,
+        0.0,
+        MAX_DURATION_SECONDS,
+    )?;
+    Ok(())
 }
 
 fn check_scene(movie: &Movie, path: &str, scene: &Scene) -> Result<()> {

@@ -281,12 +281,14 @@ pub fn write_with_ffmpeg(
     // The same bitrate as H.264 at this size; ProRes ignores it.
     let bitrate_bps =
         H264Settings::for_canvas(H264Encoder::OpenH264, video.width, video.height).bitrate_bps;
+    let sound = sound_file(renderer)?;
     let mut job = FfmpegJob::spawn(
         ffmpeg,
         profile,
         video,
         &key_frames,
         bitrate_bps,
+        sound.as_ref().map(|f| f.path()),
         FfmpegOutput::File(file.path()),
     )?;
     let in_segment = |frame_index: u64, e: Error| match plan.segment_of(frame_index) {
@@ -307,6 +309,27 @@ pub fn write_with_ffmpeg(
     job.finish().map_err(|e| in_segment(last, e))?;
     std::fs::read(file.path())
         .map_err(|e| Error::new(ErrorKind::Io, format!("reading the encoded file: {e}")))
+}
+
+/// The movie's whole mix in a temporary file of interleaved stereo 32-bit floats, for
+/// FFmpeg to encode beside the pictures; `None` for a silent movie.
+pub fn sound_file(renderer: &Renderer) -> Result<Option<tempfile::NamedTempFile>> {
+    let timeline = renderer.timeline();
+    if !timeline.has_audio() {
+        return Ok(None);
+    }
+    let samples = renderer.mix(0..timeline.sample_count());
+    let mut bytes = Vec::with_capacity(samples.len() * 4);
+    for sample in samples {
+        bytes.extend_from_slice(&sample.clamp(-1.0, 1.0).to_le_bytes());
+    }
+    let io = |e: std::io::Error| Error::new(ErrorKind::Io, format!("the movie's sound: {e}"));
+    let mut file = tempfile::Builder::new()
+        .prefix("framecast-sound-")
+        .tempfile()
+        .map_err(io)?;
+    file.write_all(&bytes).map_err(io)?;
+    Ok(Some(file))
 }
 
 /// Writes a ZIP archive of stills, `from` to `to`, entry by entry as frames finish, to any

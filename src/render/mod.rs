@@ -9,6 +9,7 @@
 //!         -> transition mix -> Frame
 //! ```
 
+pub mod audio;
 mod composite;
 mod effects;
 mod progress;
@@ -25,7 +26,7 @@ use tiny_skia::Pixmap;
 pub use progress::Progress;
 pub use span::render_span;
 
-use crate::assets::{fonts, Assets, Clip, Picture};
+use crate::assets::{fonts, Assets, Clip, Picture, SoundFile};
 use crate::error::{Error, Result};
 use crate::movie::format::BlendMode;
 use crate::movie::timeline::{Content, PlacedLayer, PlacedScene, Transform, VideoSpec};
@@ -81,6 +82,7 @@ pub struct Renderer {
     timeline: Arc<Timeline>,
     pictures: BTreeMap<String, Picture>,
     clips: BTreeMap<String, Arc<Clip>>,
+    sounds: BTreeMap<String, Arc<SoundFile>>,
     text: Mutex<TextEngine>,
     rasters: Vec<Vec<RasterCache>>,
     prefixes: Vec<OnceLock<StaticPrefix>>,
@@ -116,6 +118,7 @@ impl Renderer {
             timeline: Arc::new(timeline),
             pictures: assets.pictures,
             clips: assets.clips,
+            sounds: assets.sounds,
             text: Mutex::new(engine),
             rasters,
             prefixes,
@@ -124,6 +127,11 @@ impl Renderer {
 
     pub fn timeline(&self) -> &Timeline {
         &self.timeline
+    }
+
+    /// Interleaved stereo samples `samples` of the movie's sound (see [`audio::mix`]).
+    pub fn mix(&self, samples: std::ops::Range<u64>) -> Vec<f32> {
+        audio::mix(&self.timeline, &self.sounds, samples)
     }
 
     /// Draws frame `frame_index` (0-based).
