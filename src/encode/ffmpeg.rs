@@ -562,6 +562,7 @@ mod tests {
             video,
             &[0],
             200_000,
+            None,
             FfmpegOutput::File(&output),
         )
         .expect("ffmpeg starts");
