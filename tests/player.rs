@@ -1,6 +1,7 @@
 //! The demo movies played in a real browser: headless Chromium with hls.js for `play` HLS,
 //! dash.js for `play` DASH, and the browser's own player for the `get` and `play` MP4
-//! streams, each from start to end with no player error; the footage demo too. `scripts/test` installs
+//! streams, each from start to end with no player error; the footage demo (pictures
+//! from a clip, a music bed as a separate sound rendition) in HLS and DASH too. `scripts/test` installs
 //! Chromium and the npm packages (`tests/player/package.json`).
 
 mod common;
@@ -55,6 +56,7 @@ async fn the_demo_streams_play_to_the_end_in_chromium() {
         ("file", format!("/v2/get/{welcome}.mp4"), 300),
         ("file", format!("/v2/play/{welcome}.mp4"), 300),
         ("hls", format!("/v2/play/{footage}.m3u8"), 360),
+        ("dash", format!("/v2/play/{footage}.mpd"), 360),
     ];
     let mut command = Command::new("node");
     command

@@ -10,7 +10,20 @@ use super::StreamInfo;
 
 /// The MPD of a finished stream. `media_template` names segments with `$Number$`, counted
 /// from 0.
-pub fn static_mpd(stream: &StreamInfo, init_uri: &str, media_template: &str) -> String {
+/// With sound, `audio_init_uri` and `audio_template` name the sound track's pieces in a
+/// second adaptation set.
+pub fn static_mpd(
+    stream: &StreamInfo,
+    init_uri: &str,
+    media_template: &str,
+    audio_init_uri: &str,
+    audio_template: &str,
+) -> String {
+    let sound = stream
+        .audio
+        .as_ref()
+        .map(|audio| audio_set(audio, audio_init_uri, audio_template))
+        .unwrap_or_default();
     let seconds = stream.seconds(stream.frame_count());
     let longest = stream
         .segments
@@ -46,7 +59,7 @@ pub fn static_mpd(stream: &StreamInfo, init_uri: &str, media_template: &str) -> 
           </SegmentTimeline>
         </SegmentTemplate>
       </Representation>
-    </AdaptationSet>
+    </AdaptationSet>{sound}
   </Period>
 </MPD>
 "#,
@@ -58,6 +71,35 @@ pub fn static_mpd(stream: &StreamInfo, init_uri: &str, media_template: &str) -> 
         height = stream.height,
         num = stream.fps.num,
         den = stream.fps.den,
+    )
+}
+
+/// The adaptation set of the sound track, with its own segment timeline.
+fn audio_set(audio: &super::AudioInfo, init_uri: &str, template: &str) -> String {
+    let frame = crate::encode::AAC_FRAME_SAMPLES;
+    let mut timeline = String::new();
+    for frames in &audio.segments {
+        let _ = write!(
+            timeline,
+            "\n          <S t=\"{}\" d=\"{}\"/>",
+            frames.start as u64 * frame,
+            frames.len() as u64 * frame
+        );
+    }
+    format!(
+        r#"
+    <AdaptationSet id="1" contentType="audio" mimeType="audio/mp4" lang="und" segmentAlignment="true" startWithSAP="1">
+      <Representation id="sound" codecs="{codec}" bandwidth="{bandwidth}" audioSamplingRate="{rate}">
+        <AudioChannelConfiguration schemeIdUri="urn:mpeg:dash:23003:3:audio_channel_configuration:2011" value="2"/>
+        <SegmentTemplate timescale="{rate}" initialization="{init_uri}" media="{template}" startNumber="0">
+          <SegmentTimeline>{timeline}
+          </SegmentTimeline>
+        </SegmentTemplate>
+      </Representation>
+    </AdaptationSet>"#,
+        codec = super::AAC_CODEC,
+        bandwidth = audio.bitrate_bps,
+        rate = audio.sample_rate,
     )
 }
 

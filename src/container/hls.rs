@@ -3,7 +3,8 @@
 //! segment with its exact duration.
 
 use m3u8_rs::{
-    Map, MasterPlaylist, MediaPlaylist, MediaPlaylistType, MediaSegment, Resolution, VariantStream,
+    AlternativeMedia, AlternativeMediaType, Map, MasterPlaylist, MediaPlaylist, MediaPlaylistType,
+    MediaSegment, Resolution, VariantStream,
 };
 
 use super::StreamInfo;
@@ -11,16 +12,37 @@ use super::StreamInfo;
 /// The version that allows fragmented MP4 segments (`EXT-X-MAP` outside I-frame lists).
 const VERSION: usize = 7;
 
-/// The master playlist pointing at `media_uri`.
-pub fn master_playlist(stream: &StreamInfo, media_uri: &str) -> String {
+/// The group id of the sound rendition.
+const AUDIO_GROUP: &str = "sound";
+
+/// The master playlist pointing at `media_uri`, and at `audio_uri` for the sound
+/// rendition when the stream has sound.
+pub fn master_playlist(stream: &StreamInfo, media_uri: &str, audio_uri: &str) -> String {
+    let sound = stream.audio.as_ref();
+    let alternatives = sound
+        .map(|_| AlternativeMedia {
+            media_type: AlternativeMediaType::Audio,
+            uri: Some(audio_uri.to_owned()),
+            group_id: AUDIO_GROUP.to_owned(),
+            name: "sound".to_owned(),
+            default: true,
+            autoselect: true,
+            channels: Some("2".to_owned()),
+            ..AlternativeMedia::default()
+        })
+        .into_iter()
+        .collect();
+    let audio_bandwidth = sound.map_or(0, |a| u64::from(a.bitrate_bps));
     let playlist = MasterPlaylist {
         version: Some(VERSION),
         independent_segments: true,
+        alternatives,
         variants: vec![VariantStream {
             uri: media_uri.to_owned(),
-            bandwidth: stream.peak_bandwidth(),
-            average_bandwidth: Some(u64::from(stream.bitrate_bps)),
-            codecs: Some(stream.codecs.clone()),
+            bandwidth: stream.peak_bandwidth() + audio_bandwidth,
+            average_bandwidth: Some(u64::from(stream.bitrate_bps) + audio_bandwidth),
+            codecs: Some(stream.all_codecs()),
+            audio: sound.map(|_| AUDIO_GROUP.to_owned()),
             resolution: Some(Resolution {
                 width: u64::from(stream.width),
                 height: u64::from(stream.height),
@@ -51,19 +73,48 @@ pub fn media_playlist(
     listing: Listing,
     segment_uri: impl Fn(u32) -> String,
 ) -> String {
+    let durations = stream
+        .segments
+        .iter()
+        .map(|frames| stream.seconds(frames.end - frames.start))
+        .collect();
+    playlist(durations, init_uri, listing, segment_uri)
+}
+
+/// The sound rendition's media playlist: the same segments, each with its AAC frames.
+pub fn audio_playlist(
+    stream: &StreamInfo,
+    init_uri: &str,
+    listing: Listing,
+    segment_uri: impl Fn(u32) -> String,
+) -> String {
+    let durations = match &stream.audio {
+        Some(audio) => (0..audio.segments.len())
+            .map(|i| audio.seconds(i))
+            .collect(),
+        None => Vec::new(),
+    };
+    playlist(durations, init_uri, listing, segment_uri)
+}
+
+fn playlist(
+    durations: Vec<f64>,
+    init_uri: &str,
+    listing: Listing,
+    segment_uri: impl Fn(u32) -> String,
+) -> String {
     let available = match listing {
-        Listing::Complete => stream.segments.len(),
+        Listing::Complete => durations.len(),
         Listing::Growing { available } => available,
     };
-    let complete = available >= stream.segments.len();
-    let segments: Vec<MediaSegment> = stream
-        .segments
+    let complete = available >= durations.len();
+    let segments: Vec<MediaSegment> = durations
         .iter()
         .take(available)
         .enumerate()
-        .map(|(index, frames)| MediaSegment {
+        .map(|(index, &seconds)| MediaSegment {
             uri: segment_uri(index as u32),
-            duration: stream.seconds(frames.end - frames.start) as f32,
+            duration: seconds as f32,
             map: (index == 0).then(|| Map {
                 uri: init_uri.to_owned(),
                 ..Map::default()
@@ -71,11 +122,7 @@ pub fn media_playlist(
             ..MediaSegment::empty()
         })
         .collect();
-    let longest = stream
-        .segments
-        .iter()
-        .map(|f| stream.seconds(f.end - f.start))
-        .fold(0.0, f64::max);
+    let longest = durations.iter().copied().fold(0.0, f64::max);
     let playlist = MediaPlaylist {
         version: Some(VERSION),
         independent_segments: true,

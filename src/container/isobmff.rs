@@ -71,17 +71,119 @@ fn duration(fps: FrameRate, frames: u64) -> u64 {
 
 /// The movie header, version 1 (64-bit duration) in the `fps.num` timescale.
 pub(crate) fn mvhd(out: &mut Vec<u8>, fps: FrameRate, frames: u64) {
+    mvhd_in(out, fps.num, duration(fps, frames), TRACK_ID + 1);
+}
+
+/// The movie header in any timescale, naming the track id after the file's last.
+pub(crate) fn mvhd_in(out: &mut Vec<u8>, timescale: u32, length: u64, next_track: u32) {
     full_box(out, b"mvhd", 1, 0, |o| {
         u64_be(o, 0); // creation time
         u64_be(o, 0); // modification time
-        u32_be(o, fps.num);
-        u64_be(o, duration(fps, frames));
+        u32_be(o, timescale);
+        u64_be(o, length);
         u32_be(o, 0x0001_0000); // rate 1.0
         u16_be(o, 0x0100); // volume 1.0
         o.extend_from_slice(&[0; 10]);
         matrix(o);
         o.extend_from_slice(&[0; 24]); // pre_defined
-        u32_be(o, TRACK_ID + 1); // next track id
+        u32_be(o, next_track);
+    });
+}
+
+/// The AAC sound track: stereo at `sample_rate`, which is also its timescale.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct AudioTrack {
+    pub track_id: u32,
+    pub sample_rate: u32,
+    /// Zero for a fragmented file.
+    pub samples: u64,
+    /// The AudioSpecificConfig.
+    pub config: [u8; 2],
+    pub bitrate_bps: u32,
+}
+
+/// The `trak` box of the sound track; `tables` writes the sample table after `stsd`.
+pub(crate) fn audio_trak(out: &mut Vec<u8>, track: &AudioTrack, tables: impl FnOnce(&mut Vec<u8>)) {
+    boxed(out, b"trak", |o| {
+        full_box(o, b"tkhd", 1, 0x3, |o| {
+            u64_be(o, 0);
+            u64_be(o, 0);
+            u32_be(o, track.track_id);
+            u32_be(o, 0);
+            u64_be(o, track.samples);
+            o.extend_from_slice(&[0; 8]);
+            u16_be(o, 0); // layer
+            u16_be(o, 1); // alternate group: sound
+            u16_be(o, 0x0100); // volume 1.0
+            u16_be(o, 0);
+            matrix(o);
+            u32_be(o, 0);
+            u32_be(o, 0);
+        });
+        boxed(o, b"mdia", |o| {
+            full_box(o, b"mdhd", 1, 0, |o| {
+                u64_be(o, 0);
+                u64_be(o, 0);
+                u32_be(o, track.sample_rate);
+                u64_be(o, track.samples);
+                u16_be(o, 0x55c4); // language "und"
+                u16_be(o, 0);
+            });
+            full_box(o, b"hdlr", 0, 0, |o| {
+                u32_be(o, 0);
+                o.extend_from_slice(b"soun");
+                o.extend_from_slice(&[0; 12]);
+                o.extend_from_slice(b"framecast sound\0");
+            });
+            boxed(o, b"minf", |o| {
+                full_box(o, b"smhd", 0, 0, |o| u32_be(o, 0));
+                boxed(o, b"dinf", |o| {
+                    full_box(o, b"dref", 0, 0, |o| {
+                        u32_be(o, 1);
+                        full_box(o, b"url ", 0, 1, |_| {});
+                    });
+                });
+                boxed(o, b"stbl", |o| {
+                    full_box(o, b"stsd", 0, 0, |o| {
+                        u32_be(o, 1);
+                        mp4a(o, track);
+                    });
+                    tables(o);
+                });
+            });
+        });
+    });
+}
+
+/// The audio sample entry with its elementary stream descriptor (ISO/IEC 14496-1 and
+/// 14496-14).
+fn mp4a(out: &mut Vec<u8>, track: &AudioTrack) {
+    boxed(out, b"mp4a", |o| {
+        o.extend_from_slice(&[0; 6]);
+        u16_be(o, 1); // data reference index
+        o.extend_from_slice(&[0; 8]);
+        u16_be(o, 2); // channels
+        u16_be(o, 16); // sample size
+        u32_be(o, 0);
+        u32_be(o, track.sample_rate << 16);
+        full_box(o, b"esds", 0, 0, |o| {
+            let mut specific = vec![0x05, track.config.len() as u8];
+            specific.extend_from_slice(&track.config);
+            let mut decoder = vec![0x40, 0x15, 0, 0, 0];
+            decoder.extend_from_slice(&track.bitrate_bps.to_be_bytes());
+            decoder.extend_from_slice(&track.bitrate_bps.to_be_bytes());
+            decoder.extend_from_slice(&specific);
+            let mut es = Vec::new();
+            u16_be(&mut es, 0); // ES id
+            es.push(0); // flags
+            es.push(0x04);
+            es.push(decoder.len() as u8);
+            es.extend_from_slice(&decoder);
+            es.extend_from_slice(&[0x06, 0x01, 0x02]); // SL config: predefined MP4
+            o.push(0x03);
+            o.push(es.len() as u8);
+            o.extend_from_slice(&es);
+        });
     });
 }
 

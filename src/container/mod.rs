@@ -8,6 +8,9 @@ pub mod hls;
 mod isobmff;
 pub mod mp4;
 
+/// The RFC 6381 codec string of AAC-LC.
+pub const AAC_CODEC: &str = "mp4a.40.2";
+
 use std::ops::Range;
 
 use crate::movie::{FrameRate, Timeline};
@@ -26,6 +29,48 @@ pub struct StreamInfo {
     pub bitrate_bps: u32,
     /// The frames of each segment, in order.
     pub segments: Vec<Range<u64>>,
+    /// The sound, when the movie has any.
+    pub audio: Option<AudioInfo>,
+}
+
+/// What playlists say about the AAC sound track.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AudioInfo {
+    pub sample_rate: u32,
+    pub bitrate_bps: u32,
+    /// The AAC frames of each segment, in order (each `AAC_FRAME_SAMPLES` long).
+    pub segments: Vec<Range<usize>>,
+}
+
+impl AudioInfo {
+    /// The movie's sound cut at the boundaries of `plan`, or `None` for a silent movie.
+    /// Known before anything is encoded: frame *k* of the sound starts at sample
+    /// `k * AAC_FRAME_SAMPLES`, and a segment holds the frames that start in it.
+    pub fn for_plan(timeline: &Timeline, plan: &SegmentPlan) -> Option<Self> {
+        if !timeline.has_audio() {
+            return None;
+        }
+        let sample =
+            |frame: u64| crate::movie::timeline::sample_at_frame(timeline.fps, frame as i64);
+        let frames_from = |s: u64| s.div_ceil(crate::encode::AAC_FRAME_SAMPLES) as usize;
+        Some(Self {
+            sample_rate: crate::movie::timeline::SAMPLE_RATE,
+            bitrate_bps: crate::encode::audio::AAC_BITRATE_BPS,
+            segments: plan
+                .segments
+                .iter()
+                .map(|s| frames_from(sample(s.frames.start))..frames_from(sample(s.frames.end)))
+                .collect(),
+        })
+    }
+
+    /// The length of segment `index` in seconds.
+    pub fn seconds(&self, index: usize) -> f64 {
+        self.segments.get(index).map_or(0.0, |frames| {
+            (frames.len() as u64 * crate::encode::AAC_FRAME_SAMPLES) as f64
+                / f64::from(self.sample_rate)
+        })
+    }
 }
 
 impl StreamInfo {
@@ -44,6 +89,21 @@ impl StreamInfo {
             codecs,
             bitrate_bps,
             segments: plan.segments.iter().map(|s| s.frames.clone()).collect(),
+            audio: None,
+        }
+    }
+
+    /// The same stream with a sound track.
+    pub fn with_audio(mut self, audio: Option<AudioInfo>) -> Self {
+        self.audio = audio;
+        self
+    }
+
+    /// The codec strings of every track: `avc1.42c01f,mp4a.40.2` with sound.
+    pub fn all_codecs(&self) -> String {
+        match self.audio {
+            Some(_) => format!("{},{AAC_CODEC}", self.codecs),
+            None => self.codecs.clone(),
         }
     }
 

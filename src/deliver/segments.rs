@@ -65,6 +65,8 @@ pub struct SegmentSource {
     pub plan: SegmentPlan,
     pub settings: H264Settings,
     pub keys: Vec<SegmentKey>,
+    /// The movie's whole sound as AAC, encoded on first use (`None`: a silent movie).
+    pub sound: tokio::sync::OnceCell<Option<Arc<crate::encode::EncodedAudio>>>,
 }
 
 /// Counters of the cache, for metrics and tests.

@@ -41,13 +41,14 @@ use super::finished::{
 use super::segments::{CachedSegment, SegmentCache, SegmentSource, SegmentStats};
 use super::{content_etag, digest_etag, Body};
 use crate::assets::{check_source_syntax, Assets, Source};
-use crate::container::{dash, flv, fmp4, hls, StreamInfo};
+use crate::container::{dash, flv, fmp4, hls, AudioInfo, StreamInfo};
 use crate::encode::{rgba_to_i420, FfmpegJob, FfmpegOutput, H264Encoder, H264Settings, RawVideo};
 use crate::error::{Error, ErrorKind, Result};
 use crate::movie::{Params, Timeline};
 use crate::output::{
-    media_segment_name, write_gif, write_zip, Format, OutputOptions, DASH_MEDIA_TEMPLATE,
-    INIT_SEGMENT, MEDIA_PLAYLIST,
+    audio_fragments, audio_segment_name, encode_sound, media_segment_name, write_gif, write_zip,
+    Format, OutputOptions, AUDIO_INIT_SEGMENT, AUDIO_PLAYLIST, DASH_AUDIO_TEMPLATE,
+    DASH_MEDIA_TEMPLATE, INIT_SEGMENT, MEDIA_PLAYLIST,
 };
 use crate::render::{render_span, Progress, Renderer};
 use crate::segment::{SegmentKey, SegmentPlan, SegmentSettings};
@@ -201,6 +202,7 @@ impl Streams {
                 }
                 self.mpd(&request, &source).await.map(Some)
             }
+            Format::Flv if self.has_sound(&request).await? => Ok(None),
             Format::Mp4 | Format::Flv => self.segment_stream(&request, None).await.map(Some),
             Format::Webm | Format::Mpeg | Format::Wmv | Format::Zip | Format::Gif => {
                 let admission = admit()?;
@@ -235,6 +237,7 @@ impl Streams {
                 let source = self.source(request.record, request.format).await?;
                 self.mpd(&request, &source).await.map(Some)
             }
+            Format::Flv if self.has_sound(&request).await? => Ok(None),
             Format::Mp4 | Format::Flv => self
                 .segment_stream(&request, Some(PACE_LEAD))
                 .await
@@ -275,7 +278,53 @@ impl Streams {
             content_type: content_type_of(name).to_owned(),
             cache_control,
         };
-        let file = if name == MEDIA_PLAYLIST && request.format == Format::M3u8 {
+        let file = if name == AUDIO_PLAYLIST && request.format == Format::M3u8 {
+            let stream = stream_info(&source, &[]);
+            if stream.audio.is_none() {
+                return Err(Error::not_found("the movie has no sound"));
+            }
+            let listing = match mode {
+                StreamMode::Play => hls::Listing::Complete,
+                StreamMode::Get => {
+                    let in_order = self.in_order(request.record, request.format, &source);
+                    hls::Listing::Growing {
+                        available: in_order.done.load(Ordering::Relaxed),
+                    }
+                }
+            };
+            let growing = matches!(listing, hls::Listing::Growing { available } if available < source.keys.len());
+            let text =
+                hls::audio_playlist(&stream, AUDIO_INIT_SEGMENT, listing, audio_segment_name);
+            let cache_control = if growing {
+                "public, max-age=1".to_owned()
+            } else {
+                immutable
+            };
+            memory(
+                text.clone().into(),
+                content_etag(text.as_bytes()),
+                cache_control,
+            )
+        } else if name == AUDIO_INIT_SEGMENT || audio_segment_index(name).is_some() {
+            let (Some(sound), Some(info)) =
+                (self.sound(&source).await?, stream_info(&source, &[]).audio)
+            else {
+                return Err(Error::not_found("the movie has no sound"));
+            };
+            let bytes = match audio_segment_index(name) {
+                None => fmp4::audio_init_segment(sound.config, info.bitrate_bps),
+                Some(index) => audio_fragments(&info, &sound)
+                    .into_iter()
+                    .nth(index as usize)
+                    .ok_or_else(|| {
+                        Error::not_found(format!(
+                            "the stream has {} segments; there is no {name}",
+                            info.segments.len()
+                        ))
+                    })?,
+            };
+            memory(bytes.clone().into(), content_etag(&bytes), immutable)
+        } else if name == MEDIA_PLAYLIST && request.format == Format::M3u8 {
             let listing = match mode {
                 StreamMode::Play => hls::Listing::Complete,
                 StreamMode::Get => {
@@ -357,7 +406,11 @@ impl Streams {
         self.cache.prefetch(source, 1..1 + PREFETCH);
         let stream = stream_info(source, &first.encoded.sps);
         let prefix = parts_prefix(request.token_id, request.format);
-        let text = hls::master_playlist(&stream, &format!("{prefix}{MEDIA_PLAYLIST}"));
+        let text = hls::master_playlist(
+            &stream,
+            &format!("{prefix}{MEDIA_PLAYLIST}"),
+            &format!("{prefix}{AUDIO_PLAYLIST}"),
+        );
         Ok(playlist_answer(request, Format::M3u8, text))
     }
 
@@ -375,8 +428,40 @@ impl Streams {
             &stream,
             &format!("{prefix}{INIT_SEGMENT}"),
             &format!("{prefix}{DASH_MEDIA_TEMPLATE}"),
+            &format!("{prefix}{AUDIO_INIT_SEGMENT}"),
+            &format!("{prefix}{DASH_AUDIO_TEMPLATE}"),
         );
         Ok(playlist_answer(request, Format::Mpd, text))
+    }
+
+    /// Whether the request's movie has sound. FLV streams are pictures only: an FLV with
+    /// sound is served finished, muxed by FFmpeg.
+    async fn has_sound(&self, request: &StreamRequest<'_>) -> Result<bool> {
+        let source = self.source(request.record, request.format).await?;
+        Ok(source.renderer.timeline().has_audio())
+    }
+
+    /// The movie's whole sound as AAC, encoded once per stream on first use.
+    async fn sound(
+        &self,
+        source: &Arc<SegmentSource>,
+    ) -> Result<Option<Arc<crate::encode::EncodedAudio>>> {
+        if !source.renderer.timeline().has_audio() {
+            return Ok(None);
+        }
+        let encoders = self.finished.encoders().clone();
+        let source_for_init = Arc::clone(source);
+        source
+            .sound
+            .get_or_try_init(|| async move {
+                tokio::task::spawn_blocking(move || {
+                    encode_sound(&source_for_init.renderer, &encoders).map(|s| s.map(Arc::new))
+                })
+                .await
+                .map_err(|e| Error::internal(format!("encoding the sound: {e}")))?
+            })
+            .await
+            .cloned()
     }
 
     /// The render in order behind a growing `get` playlist of a token's `format`,
@@ -470,13 +555,16 @@ impl Streams {
         let source = self.source(request.record, request.format).await?;
         let container = match request.format {
             Format::Flv => Container::Flv,
-            _ => Container::FragmentedMp4,
+            _ => match self.sound(&source).await? {
+                Some(sound) => Container::FragmentedMp4 { sound: Some(sound) },
+                None => Container::FragmentedMp4 { sound: None },
+            },
         };
         let tee = Some(self.tee(request)?);
         let (tx, rx) = mpsc::channel(CHANNEL_CHUNKS);
         let cache = Arc::clone(&self.cache);
         tokio::spawn(async move {
-            let last = match send_segments(&cache, &source, container, pace, &tx, tee).await {
+            let last = match send_segments(&cache, &source, &container, pace, &tx, tee).await {
                 Ok(()) => Chunk::End,
                 Err(e) => Chunk::Failed(e),
             };
@@ -683,10 +771,12 @@ async fn streaming_answer(
         .map_err(|e| Error::internal(format!("stream response: {e}")))
 }
 
-/// The containers built from cached segments.
-#[derive(Debug, Clone, Copy)]
+/// The containers built from cached segments; fragmented MP4 carries the sound too.
+#[derive(Debug, Clone)]
 enum Container {
-    FragmentedMp4,
+    FragmentedMp4 {
+        sound: Option<Arc<crate::encode::EncodedAudio>>,
+    },
     Flv,
 }
 
@@ -695,7 +785,7 @@ enum Container {
 async fn send_segments(
     cache: &Arc<SegmentCache>,
     source: &Arc<SegmentSource>,
-    container: Container,
+    container: &Container,
     pace: Option<Duration>,
     tx: &mpsc::Sender<Chunk>,
     mut tee: Option<Tee>,
@@ -717,7 +807,7 @@ async fn send_segments(
         }
         container_piece(container, &stream, &segment, &mut piece);
         if segment.encoded.index + 1 == count {
-            if let Container::Flv = container {
+            if let Container::Flv = *container {
                 piece.extend(flv::end(stream.frame_count(), stream.fps));
             }
         }
@@ -743,10 +833,19 @@ async fn send_segments(
     Ok(())
 }
 
-fn container_header(container: Container, stream: &StreamInfo, first: &CachedSegment) -> Vec<u8> {
+fn container_header(container: &Container, stream: &StreamInfo, first: &CachedSegment) -> Vec<u8> {
     let (sps, pps) = (&first.encoded.sps, &first.encoded.pps);
     match container {
-        Container::FragmentedMp4 => {
+        Container::FragmentedMp4 { sound: Some(sound) } => fmp4::av_init_segment(
+            stream.width,
+            stream.height,
+            stream.fps,
+            sps,
+            pps,
+            sound.config,
+            crate::encode::audio::AAC_BITRATE_BPS,
+        ),
+        Container::FragmentedMp4 { sound: None } => {
             fmp4::init_segment(stream.width, stream.height, stream.fps, sps, pps)
         }
         Container::Flv => {
@@ -763,13 +862,29 @@ fn container_header(container: Container, stream: &StreamInfo, first: &CachedSeg
 }
 
 fn container_piece(
-    container: Container,
+    container: &Container,
     stream: &StreamInfo,
     segment: &CachedSegment,
     out: &mut Vec<u8>,
 ) {
     match container {
-        Container::FragmentedMp4 => out.extend_from_slice(&segment.fragment),
+        Container::FragmentedMp4 { sound: None } => out.extend_from_slice(&segment.fragment),
+        Container::FragmentedMp4 { sound: Some(sound) } => {
+            let encoded = &segment.encoded;
+            let frames = stream
+                .audio
+                .as_ref()
+                .and_then(|info| info.segments.get(encoded.index as usize).cloned())
+                .unwrap_or(0..0);
+            let frames = frames.start.min(sound.frames.len())..frames.end.min(sound.frames.len());
+            out.extend(fmp4::fragment(
+                encoded.index,
+                &[
+                    fmp4::video_run(1, encoded.first_frame, stream.fps, &encoded.pictures),
+                    fmp4::audio_run(fmp4::AUDIO_TRACK_ID, frames.start, &sound.frames[frames]),
+                ],
+            ));
+        }
         Container::Flv => out.extend(flv::picture_tags(
             segment.encoded.first_frame,
             stream.fps,
@@ -989,6 +1104,7 @@ async fn prepare(finished: &Finished, cache: &SegmentCache, bound: Bound) -> Res
             plan,
             settings,
             keys,
+            sound: tokio::sync::OnceCell::new(),
         })
     })
     .await
@@ -1038,17 +1154,23 @@ fn movie_digest(movie_path: &Path, assets: &Assets, params: &Params) -> Result<[
 /// What playlists say of a source's stream; `sps` gives the codec string (empty where
 /// none is written).
 fn stream_info(source: &SegmentSource, sps: &[u8]) -> StreamInfo {
-    StreamInfo::new(
-        source.renderer.timeline(),
-        &source.plan,
-        sps,
-        source.settings.bitrate_bps,
-    )
+    let timeline = source.renderer.timeline();
+    StreamInfo::new(timeline, &source.plan, sps, source.settings.bitrate_bps)
+        .with_audio(AudioInfo::for_plan(timeline, &source.plan))
 }
 
 /// The index in `segment-<n>.m4s`.
 fn segment_index(name: &str) -> Option<u32> {
-    let number = name.strip_prefix("segment-")?.strip_suffix(".m4s")?;
+    numbered(name, "segment-")
+}
+
+/// The index in `audio-<n>.m4s`.
+fn audio_segment_index(name: &str) -> Option<u32> {
+    numbered(name, "audio-")
+}
+
+fn numbered(name: &str, prefix: &str) -> Option<u32> {
+    let number = name.strip_prefix(prefix)?.strip_suffix(".m4s")?;
     if number.starts_with('+') || (number.len() > 1 && number.starts_with('0')) {
         return None;
     }

@@ -91,6 +91,11 @@ impl Ffmpeg {
         ))
     }
 
+    /// The program's path.
+    pub fn program(&self) -> &Path {
+        &self.program
+    }
+
     /// The first line of `ffmpeg -version`; part of the cache key of its outputs.
     pub fn version(&self) -> &str {
         &self.version

@@ -2,6 +2,7 @@
 //! encoder, segments drawn and encoded on their own, the system FFmpeg for the formats no
 //! crate encodes, GIF and stills.
 
+pub mod audio;
 pub mod ffmpeg;
 pub mod gif;
 pub mod h264;
@@ -10,6 +11,7 @@ pub mod still;
 pub mod x264;
 pub mod yuv;
 
+pub use audio::{encode_aac, EncodedAudio, AAC_FRAME_SAMPLES};
 pub use ffmpeg::FfmpegOutput;
 pub use ffmpeg::{Ffmpeg, FfmpegJob, FfmpegProfile, RawVideo};
 pub use h264::{EncodedPicture, H264Encoder, H264Settings, SegmentEncoder};

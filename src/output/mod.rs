@@ -10,12 +10,13 @@ use std::io::Write;
 
 pub use format::{Format, OutputOptions, RESERVED_KEYS};
 
-use crate::container::{dash, flv, fmp4, hls, mp4, StreamInfo};
+use crate::container::{dash, flv, fmp4, hls, mp4, AudioInfo, StreamInfo};
 use crate::encode::gif::{GifPalette, GifWriter};
 use crate::encode::x264::encode_segments_x264;
 use crate::encode::{
-    encode_segment, encode_still, rgba_to_i420, EncodedSegment, Encoders, Ffmpeg, FfmpegJob,
-    FfmpegOutput, FfmpegProfile, H264Encoder, H264Settings, RawVideo, StillFormat,
+    encode_aac, encode_segment, encode_still, rgba_to_i420, EncodedAudio, EncodedSegment, Encoders,
+    Ffmpeg, FfmpegJob, FfmpegOutput, FfmpegProfile, H264Encoder, H264Settings, RawVideo,
+    StillFormat,
 };
 use crate::error::{Error, ErrorKind, Result};
 use crate::render::{render_span, Progress, Renderer};
@@ -85,6 +86,44 @@ pub struct Rendered {
 pub const INIT_SEGMENT: &str = "init.mp4";
 pub const MEDIA_PLAYLIST: &str = "video.m3u8";
 pub const DASH_MEDIA_TEMPLATE: &str = "segment-$Number$.m4s";
+/// The sound rendition's pieces, beside the pictures'.
+pub const AUDIO_PLAYLIST: &str = "audio.m3u8";
+pub const AUDIO_INIT_SEGMENT: &str = "audio-init.mp4";
+pub const DASH_AUDIO_TEMPLATE: &str = "audio-$Number$.m4s";
+
+/// The name of sound segment `index`.
+pub fn audio_segment_name(index: u32) -> String {
+    format!("audio-{index}.m4s")
+}
+
+/// The movie's whole sound as AAC, or `None` for a silent movie.
+pub fn encode_sound(renderer: &Renderer, encoders: &Encoders) -> Result<Option<EncodedAudio>> {
+    let timeline = renderer.timeline();
+    if !timeline.has_audio() {
+        return Ok(None);
+    }
+    let ffmpeg = encoders
+        .ffmpeg
+        .as_ref()
+        .ok_or_else(|| Ffmpeg::missing("sound"))?;
+    let samples = renderer.mix(0..timeline.sample_count());
+    encode_aac(ffmpeg, &samples).map(Some)
+}
+
+/// The sound segments of `audio` cut as `info` says, as CMAF fragments.
+pub fn audio_fragments(info: &AudioInfo, audio: &EncodedAudio) -> Vec<Vec<u8>> {
+    info.segments
+        .iter()
+        .enumerate()
+        .map(|(index, frames)| {
+            let frames = frames.start.min(audio.frames.len())..frames.end.min(audio.frames.len());
+            fmp4::fragment(
+                index as u32,
+                &[fmp4::audio_run(1, frames.start, &audio.frames[frames])],
+            )
+        })
+        .collect()
+}
 
 /// The name of media segment `index` (counted from 0, as `$Number$` in the MPD).
 pub fn media_segment_name(index: u32) -> String {
@@ -158,8 +197,13 @@ pub fn render_output(
     let segments =
         encode_segments(renderer, &plan, settings, encoders, pool, progress).map_err(context)?;
     let (sps, pps) = (&segments[0].sps, &segments[0].pps);
-    let stream = StreamInfo::new(timeline, &plan, sps, settings.bitrate_bps);
-    let (main, parts) = match format {
+    let sound = encode_sound(renderer, encoders).map_err(context)?;
+    let stream = StreamInfo::new(timeline, &plan, sps, settings.bitrate_bps).with_audio(
+        sound
+            .as_ref()
+            .and_then(|_| AudioInfo::for_plan(timeline, &plan)),
+    );
+    let (main, mut parts) = match format {
         Format::Mp4 => {
             let pictures: Vec<&[_]> = segments.iter().map(|s| s.pictures.as_slice()).collect();
             let video = mp4::Mp4Video {
@@ -173,9 +217,15 @@ pub fn render_output(
             let mut out = Vec::new();
             mp4::write_progressive(&mut out, &video)
                 .map_err(|e| context(Error::internal(e.to_string())))?;
-            (out, Vec::new())
+            (
+                with_sound(out, renderer, encoders, "mp4").map_err(context)?,
+                Vec::new(),
+            )
         }
-        Format::Flv => (flv_file(&stream, &segments), Vec::new()),
+        Format::Flv => (
+            with_sound(flv_file(&stream, &segments), renderer, encoders, "flv").map_err(context)?,
+            Vec::new(),
+        ),
         Format::M3u8 => {
             let mut parts = vec![OutputFile {
                 name: MEDIA_PLAYLIST.to_owned(),
@@ -188,8 +238,24 @@ pub fn render_output(
                 .into_bytes(),
             }];
             parts.extend(cmaf_parts(&stream, &segments));
-            let media_uri = format!("{}{MEDIA_PLAYLIST}", options.parts_prefix);
-            let master = hls::master_playlist(&stream, &media_uri);
+            if stream.audio.is_some() {
+                parts.push(OutputFile {
+                    name: AUDIO_PLAYLIST.to_owned(),
+                    bytes: hls::audio_playlist(
+                        &stream,
+                        AUDIO_INIT_SEGMENT,
+                        hls::Listing::Complete,
+                        audio_segment_name,
+                    )
+                    .into_bytes(),
+                });
+            }
+            let prefix = &options.parts_prefix;
+            let master = hls::master_playlist(
+                &stream,
+                &format!("{prefix}{MEDIA_PLAYLIST}"),
+                &format!("{prefix}{AUDIO_PLAYLIST}"),
+            );
             (master.into_bytes(), parts)
         }
         Format::Mpd => {
@@ -198,6 +264,8 @@ pub fn render_output(
                 &stream,
                 &format!("{prefix}{INIT_SEGMENT}"),
                 &format!("{prefix}{DASH_MEDIA_TEMPLATE}"),
+                &format!("{prefix}{AUDIO_INIT_SEGMENT}"),
+                &format!("{prefix}{DASH_AUDIO_TEMPLATE}"),
             );
             (mpd.into_bytes(), cmaf_parts(&stream, &segments))
         }
@@ -207,11 +275,73 @@ pub fn render_output(
             )))
         }
     };
+    if let (Format::M3u8 | Format::Mpd, Some(info), Some(audio)) =
+        (format, stream.audio.as_ref(), sound.as_ref())
+    {
+        parts.push(OutputFile {
+            name: AUDIO_INIT_SEGMENT.to_owned(),
+            bytes: fmp4::audio_init_segment(audio.config, info.bitrate_bps),
+        });
+        for (index, bytes) in audio_fragments(info, audio).into_iter().enumerate() {
+            parts.push(OutputFile {
+                name: audio_segment_name(index as u32),
+                bytes,
+            });
+        }
+    }
     Ok(Rendered {
         main,
         parts,
         frames: frame_count,
     })
+}
+
+/// A silent MP4 or FLV with the movie's sound added by FFmpeg (AAC, its priming handled
+/// by the container's edit list), or as it is for a silent movie.
+fn with_sound(
+    silent: Vec<u8>,
+    renderer: &Renderer,
+    encoders: &Encoders,
+    container: &str,
+) -> Result<Vec<u8>> {
+    let Some(sound) = sound_file(renderer)? else {
+        return Ok(silent);
+    };
+    let ffmpeg = encoders
+        .ffmpeg
+        .as_ref()
+        .ok_or_else(|| Ffmpeg::missing("sound"))?;
+    let io = |e: std::io::Error| Error::new(ErrorKind::Io, format!("adding sound: {e}"));
+    let dir = tempfile::Builder::new()
+        .prefix("framecast-mux-")
+        .tempdir()
+        .map_err(io)?;
+    let (video, out) = (
+        dir.path().join(format!("video.{container}")),
+        dir.path().join(format!("out.{container}")),
+    );
+    std::fs::write(&video, &silent).map_err(io)?;
+    let mut command = std::process::Command::new(ffmpeg.program());
+    command
+        .args(["-hide_banner", "-nostdin", "-loglevel", "error", "-i"])
+        .arg(&video)
+        .args(["-f", "f32le", "-ar", "48000", "-ac", "2", "-i"])
+        .arg(sound.path())
+        .args(["-map", "0:v:0", "-map", "1:a:0", "-c:v", "copy"])
+        .args(["-c:a", "aac", "-b:a", "128k", "-map_metadata", "-1"])
+        .args(["-fflags", "+bitexact", "-flags", "+bitexact"]);
+    if container == "mp4" {
+        command.args(["-movflags", "+faststart"]);
+    }
+    let output = command.arg(&out).output().map_err(io)?;
+    if !output.status.success() {
+        return Err(Error::internal(format!(
+            "ffmpeg could not add the sound ({}): {}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr).trim()
+        )));
+    }
+    std::fs::read(&out).map_err(io)
 }
 
 /// The init segment and the media segments that HLS and DASH name.
