@@ -24,7 +24,13 @@ pub fn static_mpd(
         .as_ref()
         .map(|audio| audio_set(audio, audio_init_uri, audio_template))
         .unwrap_or_default();
-    let seconds = stream.seconds(stream.frame_count());
+    // The presentation lasts as long as its longest track: the sound ends with its last
+    // whole AAC frame, up to one frame after the pictures.
+    let sound_seconds = stream.audio.as_ref().map_or(0.0, |audio| {
+        let frames = audio.segments.last().map_or(0, |f| f.end) as u64;
+        (frames * crate::encode::AAC_FRAME_SAMPLES) as f64 / f64::from(audio.sample_rate)
+    });
+    let seconds = stream.seconds(stream.frame_count()).max(sound_seconds);
     let longest = stream
         .segments
         .iter()
