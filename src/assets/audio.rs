@@ -60,14 +60,7 @@ impl SoundFile {
                     ),
                 )
             })?;
-        let mut stderr = child.stderr.take();
-        let printed = std::thread::spawn(move || {
-            let mut text = String::new();
-            if let Some(pipe) = stderr.as_mut() {
-                let _ = pipe.take(4096).read_to_string(&mut text);
-            }
-            text
-        });
+        let printed = super::video::stderr_head(child.stderr.take());
         let mut bytes = Vec::new();
         if let Some(mut stdout) = child.stdout.take() {
             stdout.read_to_end(&mut bytes).map_err(|e| {

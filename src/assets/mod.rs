@@ -142,6 +142,31 @@ fn project_file(project_dir: &Path, path: &str) -> Result<PathBuf> {
     Ok(file)
 }
 
+/// The cache key of a clip or sound, and for a project file its path: a project file is
+/// known by its path, size and modification time, so a replaced file is read again.
+fn media_key(project_dir: &Path, source: &Source, what: &str) -> Result<(String, Option<PathBuf>)> {
+    match source {
+        Source::Remote(url) => Ok((url.to_string(), None)),
+        Source::Project(path) => {
+            let file = project_file(project_dir, path)?;
+            let meta = std::fs::metadata(&file)
+                .map_err(|e| Error::not_found(format!("{what} {path:?}: {e}")))?;
+            if !meta.is_file() {
+                return Err(Error::refused(format!(
+                    "{what} {path:?}: expected a regular file"
+                )));
+            }
+            let modified = meta
+                .modified()
+                .ok()
+                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                .map_or(0, |d| d.as_nanos());
+            let key = format!("{}\u{0}{}\u{0}{modified}", file.display(), meta.len());
+            Ok((key, Some(file)))
+        }
+    }
+}
+
 /// Pictures decoded at the same time, at most.
 const CONCURRENT_DECODES: usize = 2;
 
@@ -264,31 +289,12 @@ impl AssetLoader {
             .map_err(|e: Arc<Error>| (*e).clone())
     }
 
-    /// A probed clip. Concurrent calls for one source share one load; a project file is
-    /// known by its path, size and modification time, so a replaced file is probed again.
+    /// A probed clip. Concurrent calls for one source share one load, and a replaced
+    /// project file is probed again.
     pub async fn clip(&self, project_dir: &Path, source: &str) -> Result<Arc<Clip>> {
         let checked =
             check_source_syntax(source).map_err(|e| Error::refused(format!("{source:?}: {e}")))?;
-        let (key, file) = match &checked {
-            Source::Remote(url) => (url.to_string(), None),
-            Source::Project(path) => {
-                let file = project_file(project_dir, path)?;
-                let meta = std::fs::metadata(&file)
-                    .map_err(|e| Error::not_found(format!("clip {path:?}: {e}")))?;
-                if !meta.is_file() {
-                    return Err(Error::refused(format!(
-                        "clip {path:?}: expected a regular file"
-                    )));
-                }
-                let modified = meta
-                    .modified()
-                    .ok()
-                    .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-                    .map_or(0, |d| d.as_nanos());
-                let key = format!("{}\u{0}{}\u{0}{modified}", file.display(), meta.len());
-                (key, Some(file))
-            }
-        };
+        let (key, file) = media_key(project_dir, &checked, "clip")?;
         let (tools, frames) = (self.video.clone(), self.clip_frames.clone());
         self.clips
             .try_get_with(key, async move {
@@ -322,28 +328,7 @@ impl AssetLoader {
     pub async fn sound(&self, project_dir: &Path, source: &str) -> Result<Arc<SoundFile>> {
         let checked =
             check_source_syntax(source).map_err(|e| Error::refused(format!("{source:?}: {e}")))?;
-        let (key, file) = match &checked {
-            Source::Remote(url) => (url.to_string(), None),
-            Source::Project(path) => {
-                let file = project_file(project_dir, path)?;
-                let meta = std::fs::metadata(&file)
-                    .map_err(|e| Error::not_found(format!("sound {path:?}: {e}")))?;
-                if !meta.is_file() {
-                    return Err(Error::refused(format!(
-                        "sound {path:?}: expected a regular file"
-                    )));
-                }
-                let modified = meta
-                    .modified()
-                    .ok()
-                    .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-                    .map_or(0, |d| d.as_nanos());
-                (
-                    format!("{}\u{0}{}\u{0}{modified}", file.display(), meta.len()),
-                    Some(file),
-                )
-            }
-        };
+        let (key, file) = media_key(project_dir, &checked, "sound")?;
         let tools = self.video.clone();
         self.sounds
             .try_get_with(key, async move {

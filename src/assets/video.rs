@@ -223,14 +223,7 @@ impl Clip {
                     ),
                 )
             })?;
-        let mut stderr = child.stderr.take();
-        let printed = std::thread::spawn(move || {
-            let mut text = String::new();
-            if let Some(pipe) = stderr.as_mut() {
-                let _ = pipe.take(4096).read_to_string(&mut text);
-            }
-            text
-        });
+        let printed = stderr_head(child.stderr.take());
         let frame_bytes = w as usize * h as usize * 4;
         let mut pictures = Vec::with_capacity(count as usize);
         if let Some(mut stdout) = child.stdout.take() {
@@ -267,6 +260,21 @@ fn picture(data: Vec<u8>, width: u32, height: u32) -> Result<Picture> {
     tiny_skia::Pixmap::from_vec(data, size)
         .map(Arc::new)
         .ok_or_else(|| Error::internal("a clip frame has the wrong size"))
+}
+
+/// Reads the first 4 KiB a child prints on a thread of its own, so that a full pipe never
+/// stalls it, and drops the rest.
+pub(crate) fn stderr_head(
+    stderr: Option<std::process::ChildStderr>,
+) -> std::thread::JoinHandle<String> {
+    std::thread::spawn(move || {
+        let mut text = String::new();
+        if let Some(mut pipe) = stderr {
+            let _ = pipe.by_ref().take(4096).read_to_string(&mut text);
+            let _ = std::io::copy(&mut pipe, &mut std::io::sink());
+        }
+        text
+    })
 }
 
 /// The BLAKE3 digest of a file, read in pieces.

@@ -44,24 +44,8 @@ pub fn init_segment(width: u32, height: u32, fps: FrameRate, sps: &[u8], pps: &[
             sps,
             pps,
         };
-        video_trak(o, &track, |o| {
-            for kind in [b"stts", b"stsc", b"stco"] {
-                full_box(o, kind, 0, 0, |o| u32_be(o, 0));
-            }
-            full_box(o, b"stsz", 0, 0, |o| {
-                u32_be(o, 0);
-                u32_be(o, 0);
-            });
-        });
-        boxed(o, b"mvex", |o| {
-            full_box(o, b"trex", 0, 0, |o| {
-                u32_be(o, TRACK_ID);
-                u32_be(o, 1); // sample description index
-                u32_be(o, 0);
-                u32_be(o, 0);
-                u32_be(o, 0);
-            });
-        });
+        video_trak(o, &track, empty_tables);
+        boxed(o, b"mvex", |o| trex(o, TRACK_ID));
     });
     out
 }

@@ -73,14 +73,7 @@ pub fn encode_aac(ffmpeg: &Ffmpeg, samples: &[f32]) -> Result<EncodedAudio> {
     }
     let mut stdin = child.stdin.take();
     let writer = std::thread::spawn(move || stdin.as_mut().map(|pipe| pipe.write_all(&bytes)));
-    let mut stderr = child.stderr.take();
-    let printed = std::thread::spawn(move || {
-        let mut text = String::new();
-        if let Some(pipe) = stderr.as_mut() {
-            let _ = pipe.take(4096).read_to_string(&mut text);
-        }
-        text
-    });
+    let printed = crate::assets::video::stderr_head(child.stderr.take());
     let mut stream = Vec::new();
     if let Some(mut stdout) = child.stdout.take() {
         stdout
