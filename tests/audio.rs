@@ -198,3 +198,66 @@ fn hls_sound_segments_join_without_a_gap_or_click() {
         );
     }
 }
+
+#[test]
+fn a_clip_plays_its_own_sound_while_its_layer_shows() {
+    let dir = project();
+    let clip = dir.join("toned.mp4");
+    let status = Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "error", "-y"])
+        .args([
+            "-f",
+            "lavfi",
+            "-i",
+            "color=gray:size=64x48:rate=30:duration=3",
+        ])
+        .args([
+            "-f",
+            "lavfi",
+            "-i",
+            "aevalsrc=0.5*sin(2*PI*440*t):s=48000:c=stereo:d=3",
+        ])
+        .args(["-c:v", "libx264", "-c:a", "aac", "-shortest"])
+        .arg(&clip)
+        .status()
+        .expect("ffmpeg");
+    assert!(status.success());
+    let movie = |extra: &str| {
+        parse_movie(&format!(
+            r##"{{"canvas": {{"width": 64, "height": 48, "fps": 30}},
+            "scenes": [{{"duration": 3, "layers": [
+                {{"type": "video", "source": "toned.mp4", "start": 1, "end": 2 {extra}}}
+            ]}}]}}"##
+        ))
+    };
+    let rms = |samples: &[f32]| {
+        (samples.iter().map(|s| s * s).sum::<f32>() / samples.len() as f32).sqrt()
+    };
+    let mix = |extra: &str| {
+        let movie = movie(extra);
+        renderer_in(&dir, &movie, Params::defaults(&movie)).mix(0..3 * 48_000)
+    };
+    // Stereo: samples 2n and 2n + 1 belong to movie sample n.
+    let second = |samples: &[f32], from: f64, to: f64| {
+        samples[(from * 96_000.0) as usize..(to * 96_000.0) as usize].to_vec()
+    };
+    let plain = mix("");
+    assert_eq!(
+        rms(&second(&plain, 0.0, 0.95)),
+        0.0,
+        "silent before the layer"
+    );
+    assert!(
+        (rms(&second(&plain, 1.1, 1.9)) - 0.354).abs() < 0.02,
+        "the tone while it shows"
+    );
+    assert_eq!(rms(&second(&plain, 2.05, 3.0)), 0.0, "silent after it");
+    let quiet = mix(r#", "volume": 0.5"#);
+    assert!(
+        (rms(&second(&quiet, 1.1, 1.9)) - 0.177).abs() < 0.02,
+        "half volume"
+    );
+    // At another speed the clip's sound is not played.
+    let fast = mix(r#", "speed": 2"#);
+    assert_eq!(rms(&fast), 0.0);
+}

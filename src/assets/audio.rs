@@ -26,13 +26,32 @@ impl SoundFile {
         (self.samples.len() / 2) as u64
     }
 
-    /// Decodes the file at `path`, whose bytes digest to `digest`.
+    /// Decodes the file at `path`, whose bytes digest to `digest`; a file without a sound
+    /// stream (a silent clip) gives no samples.
     pub(super) fn decode(
         path: &Path,
         digest: [u8; 32],
         tools: &VideoTools,
         origin: &str,
     ) -> Result<Self> {
+        let streams = Command::new(&tools.ffprobe)
+            .args(["-v", "error", "-select_streams", "a"])
+            .args(["-show_entries", "stream=index", "-of", "csv=p=0"])
+            .arg(path)
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| {
+                Error::new(
+                    ErrorKind::Unavailable,
+                    format!("sounds need ffprobe ({}: {e})", tools.ffprobe.display()),
+                )
+            })?;
+        if streams.status.success() && streams.stdout.iter().all(u8::is_ascii_whitespace) {
+            return Ok(Self {
+                samples: Vec::new(),
+                digest,
+            });
+        }
         let mut child = Command::new(&tools.ffmpeg)
             .args(["-hide_banner", "-nostdin", "-loglevel", "error"])
             .arg("-i")

@@ -414,15 +414,25 @@ impl AssetLoader {
             .into_iter()
             .collect();
 
-        let sound_sources: std::collections::BTreeSet<&str> = timeline
-            .audio
-            .iter()
-            .filter_map(|sound| sound.source.as_deref())
-            .collect();
-        let loads = sound_sources.into_iter().map(|source| async move {
-            let sound = self.sound(project_dir, source).await?;
-            Ok::<_, Error>((source.to_owned(), sound))
-        });
+        // A sound is silent only when it is a clip's: a sound file must have sound.
+        let mut sound_sources: BTreeMap<&str, bool> = BTreeMap::new();
+        for sound in &timeline.audio {
+            if let Some(source) = sound.source.as_deref() {
+                let silent_ok = sound_sources.entry(source).or_insert(true);
+                *silent_ok &= sound.from_clip;
+            }
+        }
+        let loads = sound_sources
+            .into_iter()
+            .map(|(source, silent_ok)| async move {
+                let sound = self.sound(project_dir, source).await?;
+                if sound.frames() == 0 && !silent_ok {
+                    return Err(Error::asset(format!(
+                        "sound {source:?} has no sound stream"
+                    )));
+                }
+                Ok::<_, Error>((source.to_owned(), sound))
+            });
         let sounds = futures::future::try_join_all(loads)
             .await?
             .into_iter()

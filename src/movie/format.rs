@@ -325,6 +325,10 @@ pub struct Layer {
     /// `video`: playback speed, 1 by default (2 plays twice as fast).
     #[serde(default)]
     pub speed: Option<f64>,
+    /// `video`: the volume of the clip's own sound, 0 to 4 (default 1). The sound plays
+    /// at speed 1 only.
+    #[serde(default)]
+    pub volume: Option<f64>,
     /// `shape`: which shape.
     #[serde(default)]
     pub shape: Option<ShapeKind>,

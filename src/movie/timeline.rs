@@ -166,6 +166,8 @@ pub const SAMPLE_RATE: u32 = 48_000;
 #[derive(Debug, Clone, PartialEq)]
 pub struct PlacedSound {
     pub source: Option<String>,
+    /// The sound of a video layer's clip, which may have none (then it is silence).
+    pub from_clip: bool,
     /// The variable that names the source, if any.
     pub reads: Option<String>,
     pub start: u64,
@@ -208,6 +210,41 @@ fn samples_in(seconds: f64) -> u64 {
     (seconds.max(0.0) * f64::from(SAMPLE_RATE)).round() as u64
 }
 
+/// The sound of a video layer's clip, while the layer shows, when it plays at speed 1.
+fn clip_sound(
+    layer: &Layer,
+    placed: &PlacedLayer,
+    fps: FrameRate,
+    scene_start_frame: i64,
+    scene_end: u64,
+) -> Option<PlacedSound> {
+    let Content::Video(spec) = &placed.content else {
+        return None;
+    };
+    let volume = layer.volume.unwrap_or(1.0);
+    if spec.source.is_none() || volume <= 0.0 || (spec.speed - 1.0).abs() > 1e-9 {
+        return None;
+    }
+    let start = sample_at_frame(fps, scene_start_frame + placed.start_frame).min(scene_end);
+    let end = sample_at_frame(fps, scene_start_frame + placed.end_frame).clamp(start, scene_end);
+    Some(PlacedSound {
+        source: spec.source.clone(),
+        from_clip: true,
+        reads: layer
+            .source
+            .as_ref()
+            .and_then(|s| s.variable().map(str::to_owned)),
+        start,
+        end,
+        clip_in: spec.clip_in,
+        clip_out: spec.clip_out,
+        looped: spec.looped,
+        gain: volume,
+        fade_in: 0,
+        fade_out: 0,
+    })
+}
+
 fn place_sound(
     sound: &super::format::Sound,
     base: u64,
@@ -231,6 +268,7 @@ fn place_sound(
         .clamp(start, limit);
     PlacedSound {
         source,
+        from_clip: false,
         reads,
         start,
         end,
@@ -376,7 +414,7 @@ impl Timeline {
                 })
             });
             let start_frame = cursor - transition.map_or(0, |t| t.frame_count);
-            let layers = scene
+            let layers: Vec<PlacedLayer> = scene
                 .layers
                 .iter()
                 .map(|layer| place_layer(layer, fps, frame_count, &params))
@@ -391,6 +429,11 @@ impl Timeline {
                     .iter()
                     .map(|sound| place_sound(sound, scene_start, scene_end, &params)),
             );
+            audio.extend(scene.layers.iter().zip(&layers).filter_map(
+                |(layer, placed): (&Layer, &PlacedLayer)| {
+                    clip_sound(layer, placed, fps, start_frame, scene_end)
+                },
+            ));
             scenes.push(PlacedScene {
                 source_index: index,
                 start_frame,

@@ -333,7 +333,7 @@ fn allowed_fields(kind: LayerKind) -> &'static [&'static str] {
         LayerKind::Solid => &["color"],
         LayerKind::Gradient => &["gradient"],
         LayerKind::Image => &["source", "fit"],
-        LayerKind::Video => &["source", "fit", "in", "out", "loop", "speed"],
+        LayerKind::Video => &["source", "fit", "in", "out", "loop", "speed", "volume"],
         LayerKind::Shape => &["shape", "radius", "fill", "stroke", "shadow"],
         LayerKind::Text => &[
             "text",
@@ -360,6 +360,7 @@ fn present_fields(layer: &Layer) -> Vec<&'static str> {
         ("out", layer.clip_out.is_some()),
         ("loop", layer.clip_loop.is_some()),
         ("speed", layer.speed.is_some()),
+        ("volume", layer.volume.is_some()),
         ("shape", layer.shape.is_some()),
         ("radius", layer.radius.is_some()),
         ("fill", layer.fill.is_some()),
@@ -562,6 +563,9 @@ fn check_layer_content(movie: &Movie, path: &str, layer: &Layer) -> Result<()> {
                 format!("expected a second after `in` ({clip_in}), found {clip_out}"),
             ));
         }
+    }
+    if let Some(volume) = layer.volume {
+        check_range(&format!("{path}.volume"), volume, 0.0, 4.0)?;
     }
     if let Some(speed) = layer.speed {
         if !(speed.is_finite() && speed > 0.0 && speed <= 16.0) {
