@@ -46,7 +46,7 @@ use crate::encode::{rgba_to_i420, FfmpegJob, FfmpegOutput, H264Encoder, H264Sett
 use crate::error::{Error, ErrorKind, Result};
 use crate::movie::{Params, Timeline};
 use crate::output::{
-    audio_fragments, audio_segment_name, encode_sound, media_segment_name, write_gif, write_zip,
+    audio_fragment, audio_segment_name, encode_sound, media_segment_name, write_gif, write_zip,
     Format, OutputOptions, AUDIO_INIT_SEGMENT, AUDIO_PLAYLIST, DASH_AUDIO_TEMPLATE,
     DASH_MEDIA_TEMPLATE, INIT_SEGMENT, MEDIA_PLAYLIST,
 };
@@ -313,15 +313,12 @@ impl Streams {
             };
             let bytes = match audio_segment_index(name) {
                 None => fmp4::audio_init_segment(sound.config, info.bitrate_bps),
-                Some(index) => audio_fragments(&info, &sound)
-                    .into_iter()
-                    .nth(index as usize)
-                    .ok_or_else(|| {
-                        Error::not_found(format!(
-                            "the stream has {} segments; there is no {name}",
-                            info.segments.len()
-                        ))
-                    })?,
+                Some(index) => audio_fragment(&info, &sound, index as usize).ok_or_else(|| {
+                    Error::not_found(format!(
+                        "the stream has {} segments; there is no {name}",
+                        info.segments.len()
+                    ))
+                })?,
             };
             memory(bytes.clone().into(), content_etag(&bytes), immutable)
         } else if name == MEDIA_PLAYLIST && request.format == Format::M3u8 {

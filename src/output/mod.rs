@@ -112,17 +112,19 @@ pub fn encode_sound(renderer: &Renderer, encoders: &Encoders) -> Result<Option<E
 
 /// The sound segments of `audio` cut as `info` says, as CMAF fragments.
 pub fn audio_fragments(info: &AudioInfo, audio: &EncodedAudio) -> Vec<Vec<u8>> {
-    info.segments
-        .iter()
-        .enumerate()
-        .map(|(index, frames)| {
-            let frames = frames.start.min(audio.frames.len())..frames.end.min(audio.frames.len());
-            fmp4::fragment(
-                index as u32,
-                &[fmp4::audio_run(1, frames.start, &audio.frames[frames])],
-            )
-        })
+    (0..info.segments.len())
+        .filter_map(|index| audio_fragment(info, audio, index))
         .collect()
+}
+
+/// Sound segment `index` as a CMAF fragment, if the stream has it.
+pub fn audio_fragment(info: &AudioInfo, audio: &EncodedAudio, index: usize) -> Option<Vec<u8>> {
+    let frames = info.segments.get(index)?;
+    let frames = frames.start.min(audio.frames.len())..frames.end.min(audio.frames.len());
+    Some(fmp4::fragment(
+        index as u32,
+        &[fmp4::audio_run(1, frames.start, &audio.frames[frames])],
+    ))
 }
 
 /// The name of media segment `index` (counted from 0, as `$Number$` in the MPD).
