@@ -3,12 +3,11 @@
 //! encoded to MP4 with sound. Each run starts from a fresh loader, so clip frames are
 //! decoded every time.
 
-use std::path::Path;
+mod common;
 
+use common::demo_project_renderer;
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
-use framecast::assets::{AssetLoader, AssetSettings};
 use framecast::encode::Encoders;
-use framecast::movie::{self, Params, Timeline};
 use framecast::output::{render_output, Format, OutputOptions};
 use framecast::render::{Progress, Renderer};
 
@@ -26,19 +25,7 @@ const MOVIE: &str = r##"{
 }"##;
 
 fn renderer() -> Renderer {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/projects/demo");
-    let movie = movie::parse(MOVIE, "footage-30s.json").expect("movie");
-    let params = Params::from_strings(&movie, [("name", "Alex")]).expect("params");
-    let timeline = Timeline::new(&movie, params);
-    let loader = AssetLoader::new(AssetSettings::default()).expect("loader");
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    let assets = runtime
-        .block_on(loader.load(&dir, &timeline))
-        .expect("assets");
-    Renderer::new(timeline, assets).expect("renderer")
+    demo_project_renderer(MOVIE)
 }
 
 fn bench(c: &mut Criterion) {

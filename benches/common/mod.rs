@@ -13,7 +13,14 @@ pub fn demo_renderer(factor: f64) -> Renderer {
     let text = std::fs::read_to_string(dir.join("welcome-video.json")).expect("demo movie");
     let mut json: serde_json::Value = serde_json::from_str(&text).expect("json");
     scale_geometry(&mut json, factor);
-    let movie = movie::parse(&json.to_string(), "welcome-video.json").expect("valid movie");
+    demo_project_renderer(&json.to_string())
+}
+
+/// A movie given as JSON, with `name=Alex`, drawing on the demo project's assets through a
+/// fresh loader.
+pub fn demo_project_renderer(json: &str) -> Renderer {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/projects/demo");
+    let movie = movie::parse(json, "bench.json").expect("valid movie");
     let params = Params::from_strings(&movie, [("name", "Alex")]).expect("params");
     let timeline = Timeline::new(&movie, params);
     let loader = AssetLoader::new(AssetSettings::default()).expect("loader");

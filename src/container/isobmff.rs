@@ -137,12 +137,7 @@ pub(crate) fn audio_trak(out: &mut Vec<u8>, track: &AudioTrack, tables: impl FnO
             });
             boxed(o, b"minf", |o| {
                 full_box(o, b"smhd", 0, 0, |o| u32_be(o, 0));
-                boxed(o, b"dinf", |o| {
-                    full_box(o, b"dref", 0, 0, |o| {
-                        u32_be(o, 1);
-                        full_box(o, b"url ", 0, 1, |_| {});
-                    });
-                });
+                dinf(o);
                 boxed(o, b"stbl", |o| {
                     full_box(o, b"stsd", 0, 0, |o| {
                         u32_be(o, 1);
@@ -241,12 +236,7 @@ pub(crate) fn video_trak(
             });
             boxed(o, b"minf", |o| {
                 full_box(o, b"vmhd", 0, 1, |o| o.extend_from_slice(&[0; 8]));
-                boxed(o, b"dinf", |o| {
-                    full_box(o, b"dref", 0, 0, |o| {
-                        u32_be(o, 1);
-                        full_box(o, b"url ", 0, 1, |_| {});
-                    });
-                });
+                dinf(o);
                 boxed(o, b"stbl", |o| {
                     full_box(o, b"stsd", 0, 0, |o| {
                         u32_be(o, 1);
@@ -255,6 +245,16 @@ pub(crate) fn video_trak(
                     tables(o);
                 });
             });
+        });
+    });
+}
+
+/// The data information box: samples are in this file.
+fn dinf(o: &mut Vec<u8>) {
+    boxed(o, b"dinf", |o| {
+        full_box(o, b"dref", 0, 0, |o| {
+            u32_be(o, 1);
+            full_box(o, b"url ", 0, 1, |_| {});
         });
     });
 }

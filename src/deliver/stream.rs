@@ -392,16 +392,22 @@ impl Streams {
             .map_err(|shared: Arc<Error>| (*shared).clone())
     }
 
-    /// The HLS master playlist. The codec string comes from the first segment's parameter
-    /// sets, so that segment is rendered first (it is short) and the next ones prefetched.
+    /// What a master playlist or MPD says of the stream. The codec string comes from the
+    /// first segment's parameter sets, so that segment is rendered first (it is short)
+    /// and the next ones prefetched.
+    async fn described(&self, source: &Arc<SegmentSource>) -> Result<StreamInfo> {
+        let first = self.cache.get(source, 0).await?;
+        self.cache.prefetch(source, 1..1 + PREFETCH);
+        Ok(stream_info(source, &first.encoded.sps))
+    }
+
+    /// The HLS master playlist.
     async fn master_playlist(
         &self,
         request: &StreamRequest<'_>,
         source: &Arc<SegmentSource>,
     ) -> Result<Response<Body>> {
-        let first = self.cache.get(source, 0).await?;
-        self.cache.prefetch(source, 1..1 + PREFETCH);
-        let stream = stream_info(source, &first.encoded.sps);
+        let stream = self.described(source).await?;
         let prefix = parts_prefix(request.token_id, request.format);
         let text = hls::master_playlist(
             &stream,
@@ -417,9 +423,7 @@ impl Streams {
         request: &StreamRequest<'_>,
         source: &Arc<SegmentSource>,
     ) -> Result<Response<Body>> {
-        let first = self.cache.get(source, 0).await?;
-        self.cache.prefetch(source, 1..1 + PREFETCH);
-        let stream = stream_info(source, &first.encoded.sps);
+        let stream = self.described(source).await?;
         let prefix = parts_prefix(request.token_id, request.format);
         let text = dash::static_mpd(
             &stream,
