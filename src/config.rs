@@ -34,6 +34,32 @@ pub struct Settings {
     /// The server's section.
     #[serde(default)]
     pub server: ServerSection,
+    /// Uploads, callbacks, webhooks and batches.
+    #[serde(default)]
+    pub delivery: DeliverySection,
+}
+
+/// `[delivery]` in the settings file; every key is optional.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeliverySection {
+    /// Tries of one outbound request before it fails for good.
+    pub attempts: Option<u32>,
+    /// The wait before the first retry, in milliseconds; later waits double.
+    pub backoff_ms: Option<u64>,
+    /// The longest wait between retries, in milliseconds.
+    pub max_backoff_ms: Option<u64>,
+    /// The most one outbound request may take, in seconds.
+    pub request_timeout_seconds: Option<u64>,
+    /// Files larger than this go to S3 in parts, in bytes.
+    pub multipart_threshold_bytes: Option<u64>,
+    /// The size of each part, in bytes (at least 5 MiB).
+    pub part_bytes: Option<u64>,
+    /// The key of the HMAC-SHA256 signature on webhook and callback bodies
+    /// (`FRAMECAST_WEBHOOK_SECRET` overrides it).
+    pub webhook_secret: Option<String>,
+    /// Batch tasks rendered at once, across all batches.
+    pub batch_concurrency: Option<usize>,
 }
 
 /// `[server]` in the settings file; every key is optional.
@@ -66,6 +92,12 @@ pub struct ServerSection {
     /// Base URLs of other regions, to redirect their tokens to.
     #[serde(default)]
     pub regions: std::collections::HashMap<String, String>,
+    /// The project of batch tasks whose movie names none, for callers without a bound
+    /// project [default: demo].
+    pub default_project: Option<String>,
+    /// API keys and the project each binds batch tasks to: `"<key>" = "<project>"`.
+    #[serde(default)]
+    pub key_projects: std::collections::HashMap<String, String>,
 }
 
 /// `[server.tiers.<name>]`.
@@ -140,6 +172,44 @@ impl Settings {
         settings.regions.clone_from(&section.regions);
         if let Some(seconds) = section.header_read_timeout_seconds {
             settings.header_read_timeout = std::time::Duration::from_secs(seconds.max(1));
+        }
+        if let Some(project) = &section.default_project {
+            settings.default_project.clone_from(project);
+        }
+        settings.key_projects.clone_from(&section.key_projects);
+        let d = &self.delivery;
+        let delivery = &mut settings.delivery;
+        if let Some(attempts) = d.attempts {
+            delivery.attempts = attempts.max(1);
+        }
+        let millis = std::time::Duration::from_millis;
+        if let Some(ms) = d.backoff_ms {
+            delivery.backoff = millis(ms);
+        }
+        if let Some(ms) = d.max_backoff_ms {
+            delivery.max_backoff = millis(ms);
+        }
+        if let Some(seconds) = d.request_timeout_seconds {
+            delivery.request_timeout = std::time::Duration::from_secs(seconds.max(1));
+        }
+        if let Some(bytes) = d.multipart_threshold_bytes {
+            delivery.multipart_threshold = bytes;
+        }
+        if let Some(bytes) = d.part_bytes {
+            if bytes < 5 << 20 {
+                return Err(Error::new(
+                    ErrorKind::InvalidParam,
+                    format!("delivery.part_bytes: S3 needs parts of at least 5 MiB, found {bytes}"),
+                ));
+            }
+            delivery.part_size = bytes;
+        }
+        delivery.webhook_secret = std::env::var("FRAMECAST_WEBHOOK_SECRET")
+            .ok()
+            .filter(|s| !s.is_empty())
+            .or_else(|| d.webhook_secret.clone());
+        if let Some(n) = d.batch_concurrency {
+            settings.batch_concurrency = n.max(1);
         }
         Ok(settings)
     }

@@ -14,6 +14,7 @@ pub mod error;
 pub mod movie;
 pub mod output;
 pub mod project;
+pub mod publish;
 pub mod render;
 pub mod segment;
 pub mod store;

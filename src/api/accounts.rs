@@ -111,6 +111,24 @@ impl Accounts {
         }
     }
 
+    /// Renders that requests are running now, across accounts.
+    pub fn running_renders(&self) -> u32 {
+        lock(&self.running).values().sum()
+    }
+
+    /// The API key a request presents, if it is one this server knows.
+    pub fn key<'h>(&self, headers: &'h HeaderMap) -> Option<&'h str> {
+        let key = headers
+            .get(header::AUTHORIZATION)?
+            .to_str()
+            .ok()?
+            .split_once(' ')
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))?
+            .1
+            .trim();
+        self.keys.contains_key(key).then_some(key)
+    }
+
     /// A slot for one more render of `caller`, or 429 when its tier is full.
     pub fn start_render(&self, caller: &Caller) -> Result<RenderSlot, ApiError> {
         let limit = self.tiers.get(&caller.tier).copied().unwrap_or(0);

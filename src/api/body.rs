@@ -9,6 +9,7 @@ use serde::Deserialize;
 use super::error::ApiError;
 use crate::output::Format;
 use crate::project::MovieChoice;
+use crate::publish::{parse_tasks, UploadTask};
 
 /// The most segments one request may render at once on this machine.
 pub const MAX_PARALLEL: u32 = 64;
@@ -28,6 +29,8 @@ struct RawBody {
     format: Option<serde_json::Value>,
     #[serde(default)]
     upload: Option<serde_json::Value>,
+    #[serde(default)]
+    webhook: Option<serde_json::Value>,
 }
 
 /// A checked render or token request.
@@ -41,7 +44,12 @@ pub struct RenderBody {
     pub routing_key: String,
     /// The extension of the returned `url`.
     pub format: Format,
+    /// The `upload` field as sent, kept with the token.
     pub upload: Option<serde_json::Value>,
+    /// The upload tasks it names.
+    pub uploads: Vec<UploadTask>,
+    /// Where the render's events go.
+    pub webhook: Option<url::Url>,
 }
 
 impl RenderBody {
@@ -123,9 +131,11 @@ impl RenderBody {
                 .map_err(|e| ApiError::bad_request(format!("format {format}: {}", e.message())))?;
         }
         let upload = raw.upload.filter(|v| !v.is_null());
-        if let Some(upload) = &upload {
-            check_upload(upload)?;
-        }
+        let uploads = match &upload {
+            Some(upload) => parse_tasks(upload).map_err(ApiError::bad_request)?,
+            None => Vec::new(),
+        };
+        let webhook = webhook_field(raw.webhook)?;
         Ok(Self {
             movie,
             params,
@@ -134,6 +144,8 @@ impl RenderBody {
             routing_key,
             format,
             upload,
+            uploads,
+            webhook,
         })
     }
 }
@@ -167,55 +179,16 @@ fn movie_field(value: &serde_json::Value) -> Result<MovieChoice, ApiError> {
     }
 }
 
-/// Checks the shape of `upload` (one task or a list): each task names an `extension` the
-/// API knows and a `destination` with a `type`. Uploads are carried out elsewhere.
-fn check_upload(upload: &serde_json::Value) -> Result<(), ApiError> {
-    let tasks: Vec<&serde_json::Value> = match upload {
-        serde_json::Value::Array(list) => list.iter().collect(),
-        task => vec![task],
-    };
-    for (index, task) in tasks.iter().enumerate() {
-        let at = if matches!(upload, serde_json::Value::Array(_)) {
-            format!("upload[{index}]")
-        } else {
-            "upload".to_owned()
-        };
-        let Some(task) = task.as_object() else {
-            return Err(ApiError::bad_request(format!(
-                "{at}: expected an object with `extension` and `destination`, found {}",
-                kind(task)
-            )));
-        };
-        match task.get("extension").and_then(|e| e.as_str()) {
-            Some(ext) => {
-                Format::from_extension(ext)
-                    .map_err(|e| ApiError::bad_request(format!("{at}.extension: {e}")))?;
-            }
-            None => {
-                return Err(ApiError::bad_request(format!(
-                    "{at}.extension: required, an output extension such as \"mp4\""
-                )))
-            }
-        }
-        let destination_type = task
-            .get("destination")
-            .and_then(|d| d.get("type"))
-            .and_then(|t| t.as_str());
-        match destination_type {
-            Some("s3" | "http") => {}
-            Some(other) => {
-                return Err(ApiError::bad_request(format!(
-                    "{at}.destination.type: expected \"s3\" or \"http\", found {other:?}"
-                )))
-            }
-            None => {
-                return Err(ApiError::bad_request(format!(
-                    "{at}.destination: required, an object with a `type` (\"s3\" or \"http\")"
-                )))
-            }
-        }
+/// Reads a `webhook` field: an http(s) URL or nothing.
+pub(super) fn webhook_field(
+    value: Option<serde_json::Value>,
+) -> Result<Option<url::Url>, ApiError> {
+    let mut object = serde_json::Map::new();
+    if let Some(value) = value {
+        object.insert("webhook".to_owned(), value);
     }
-    Ok(())
+    crate::publish::task::url_field(&object, "webhook", "body")
+        .map_err(|e| ApiError::bad_request(e.trim_start_matches("body.").to_owned()))
 }
 
 fn kind(value: &serde_json::Value) -> &'static str {
@@ -244,13 +217,19 @@ mod tests {
         let body = RenderBody::parse(
             br#"{"movie": {"mp4": "welcome-video", "gif": "short"}, "params": {"name": "Zoe"},
                  "async": true, "parallel": 4, "routingKey": "eu", "format": "gif",
-                 "upload": {"extension": "mp4", "destination": {"type": "s3"}}, "extra": 1}"#,
+                 "upload": {"extension": "mp4", "destination": {"type": "s3", "bucket": "videos"}},
+                 "webhook": "https://hooks.example/render", "extra": 1}"#,
         )
         .expect("valid");
         assert!(body.run_async);
         assert_eq!((body.parallel, body.routing_key.as_str()), (Some(4), "eu"));
         assert_eq!(body.format, Format::Gif);
         assert_eq!(body.movie.for_extension("gif").expect("mapped"), "short");
+        assert_eq!(body.uploads.len(), 1);
+        assert_eq!(
+            body.webhook.map(String::from).as_deref(),
+            Some("https://hooks.example/render")
+        );
         assert!(body.movie.for_extension("webm").is_err());
         let plain = RenderBody::parse(br#"{"movie": "welcome-video"}"#).expect("valid");
         assert_eq!((plain.parallel, plain.format), (None, Format::Mp4));
@@ -276,5 +255,7 @@ mod tests {
             error(r#"{"movie": "m", "upload": {"destination": {"type": "s3"}}}"#)
                 .starts_with("upload.extension: required")
         );
+        assert!(error(r#"{"movie": "m", "webhook": "file:///etc/passwd"}"#)
+            .starts_with("webhook: expected an http or https URL"));
     }
 }

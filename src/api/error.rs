@@ -38,6 +38,14 @@ impl ApiError {
         Self::new(StatusCode::NOT_FOUND, "not_found", message)
     }
 
+    /// The same error, its message prefixed with where it happened.
+    pub fn with_prefix(self, at: &str) -> Self {
+        Self {
+            message: format!("{at}: {}", self.message),
+            ..self
+        }
+    }
+
     /// The JSON body.
     pub fn body(&self) -> String {
         serde_json::json!({

@@ -55,10 +55,14 @@ pub(super) async fn dispatch(app: &Arc<App>, route: Route, request: Request<Inco
             movie,
             extension,
         } => direct(app, mode, &project, &movie, &extension, &request).await,
+        Route::CreateBatch => super::batch::dispatch(app, None, None, request).await,
+        Route::Batch { id, action } => {
+            super::batch::dispatch(app, Some(&id), Some(action), request).await
+        }
     }
 }
 
-fn json(status: StatusCode, value: &serde_json::Value) -> Response<Body> {
+pub(super) fn json(status: StatusCode, value: &serde_json::Value) -> Response<Body> {
     let mut response = Response::new(full(value.to_string()));
     *response.status_mut() = status;
     let headers = response.headers_mut();
@@ -71,7 +75,7 @@ fn json(status: StatusCode, value: &serde_json::Value) -> Response<Body> {
 }
 
 /// The request body, refused with 413 beyond the limit.
-async fn read_body(app: &App, request: Request<Incoming>) -> Result<Bytes, ApiError> {
+pub(super) async fn read_body(app: &App, request: Request<Incoming>) -> Result<Bytes, ApiError> {
     let limit = app.settings.max_body_bytes;
     let too_large = || {
         ApiError::new(
@@ -117,7 +121,7 @@ async fn read_body(app: &App, request: Request<Incoming>) -> Result<Bytes, ApiEr
 }
 
 /// The URL of a token's output in `mode`.
-fn output_url(app: &App, mode: Mode, token: &str, format: Format) -> String {
+pub(super) fn output_url(app: &App, mode: Mode, token: &str, format: Format) -> String {
     format!("{}/v2/{}/{token}.{format}", app.base_url, mode.as_str())
 }
 
@@ -125,6 +129,20 @@ async fn create(app: &Arc<App>, project: &str, request: Request<Incoming>, start
     let caller = app.accounts.caller(request.headers())?;
     let bytes = read_body(app, request).await?;
     let body = RenderBody::parse(&bytes)?;
+    if let Some(url) = &body.webhook {
+        app.publisher.check_url(url)?;
+    }
+    for (url, at) in body
+        .uploads
+        .iter()
+        .flat_map(|task| [&task.onsuccess, &task.onerror])
+        .flatten()
+        .map(|url| (url, "upload callback"))
+    {
+        app.publisher
+            .check_url(url)
+            .map_err(|e| ApiError::from(e).with_prefix(at))?;
+    }
     let total_frames = app
         .finished
         .check(project, &body.movie, &body.params, body.format)?;
@@ -148,12 +166,19 @@ async fn create(app: &Arc<App>, project: &str, request: Request<Incoming>, start
         .then(|| app.accounts.start_render(&caller))
         .transpose()?;
     app.tokens.insert(&record)?;
+    if let Some(url) = &body.webhook {
+        app.tokens.set_webhook(&record.token, url.as_str())?;
+    }
     let record_expires = record.expires_at;
     tracing::info!(token = %token, project, format = %body.format, start, "token created");
 
+    let mut uploads = None;
+    let mut accepted = false;
     if let Some(slot) = slot {
+        // Claimed before the render, so that its end does not start them a second time.
+        app.publisher.claim_all(&record, &body.uploads)?;
         let request = OutputRequest {
-            record,
+            record: record.clone(),
             token_id: token.id().to_owned(),
             format: body.format,
             options: options_for(body.format, token.id(), &OutputOptions::default()),
@@ -163,24 +188,43 @@ async fn create(app: &Arc<App>, project: &str, request: Request<Incoming>, start
             async move { finished.start(request, slot).await }
         };
         if body.run_async {
-            tokio::spawn(render);
+            let publisher = Arc::clone(&app.publisher);
+            let tasks = body.uploads.clone();
+            accepted = !tasks.is_empty();
+            tokio::spawn(async move {
+                let _ = render.await;
+                if !tasks.is_empty() {
+                    publisher.run_claimed(&record, &tasks).await;
+                }
+            });
         } else {
-            render.await?;
+            let rendered = render.await;
+            // A failed render still runs its tasks, which fail and call `onerror`.
+            let results = app.publisher.run_claimed(&record, &body.uploads).await;
+            rendered?;
+            accepted = body.uploads.iter().any(|task| task.run_async);
+            uploads = (!results.is_empty()).then_some(results);
         }
     }
-    Ok(json(
-        StatusCode::OK,
-        &serde_json::json!({
-            "token": token.to_string(),
-            "url": output_url(app, Mode::Render, &token.to_string(), body.format),
-            "expires": record_expires,
-            "status": 200,
-        }),
-    ))
+    let status = if accepted {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    let mut answer = serde_json::json!({
+        "token": token.to_string(),
+        "url": output_url(app, Mode::Render, &token.to_string(), body.format),
+        "expires": record_expires,
+        "status": status.as_u16(),
+    });
+    if let Some(uploads) = uploads {
+        answer["uploads"] = uploads.into();
+    }
+    Ok(json(status, &answer))
 }
 
 /// A new token's record, not rendered yet, expiring after the configured lifetime.
-fn pending_record(
+pub(super) fn pending_record(
     app: &App,
     token: &Token,
     project: &str,
@@ -264,6 +308,19 @@ fn progress(app: &App, text: &str, request: &Request<Incoming>) -> Answer {
     if let (RenderState::Failed, Some(error)) = (record.state, &record.error) {
         body["error"] = serde_json::Value::String(error.clone());
     }
+    if record.upload.is_some() {
+        let uploads: Vec<serde_json::Value> = app
+            .tokens
+            .uploads(&record.token)?
+            .into_iter()
+            .map(|row| {
+                row.result.unwrap_or_else(
+                    || serde_json::json!({"task": row.task, "state": row.state.as_str()}),
+                )
+            })
+            .collect();
+        body["uploads"] = uploads.into();
+    }
     Ok(json(StatusCode::OK, &body))
 }
 
@@ -288,7 +345,11 @@ fn delete(app: &App, text: &str, request: &Request<Incoming>) -> Answer {
 
 /// Output options from the query string's reserved keys; HLS and DASH parts are named
 /// under the token's id, so that playlists find them at `/v2/<mode>/<id>/<part>`.
-fn options_for(format: Format, token_id: &str, options: &OutputOptions) -> OutputOptions {
+pub(super) fn options_for(
+    format: Format,
+    token_id: &str,
+    options: &OutputOptions,
+) -> OutputOptions {
     let mut options = options.for_format(format);
     if matches!(format, Format::M3u8 | Format::Mpd) {
         options.parts_prefix = format!("{token_id}/");

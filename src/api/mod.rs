@@ -7,6 +7,7 @@
 //! ```
 
 mod accounts;
+mod batch;
 mod body;
 mod error;
 mod handlers;
@@ -19,5 +20,5 @@ pub use accounts::{Accounts, Caller, RenderSlot, ANONYMOUS_TIER, DEFAULT_ANONYMO
 pub use body::{RenderBody, MAX_PARALLEL};
 pub use error::ApiError;
 pub use metrics::Metrics;
-pub use route::{Mode, Route};
+pub use route::{BatchAction, Mode, Route};
 pub use server::{App, ServerSettings};

@@ -10,6 +10,12 @@
 //! GET    /v2/{mode}/{id}/{part}           a part of one (HLS/DASH playlists, segments)
 //! GET    /v1/{mode}/{project}/{movie}.{ext}?params   direct rendering
 //! GET    /v1/{mode}/{project}/{id}/{part}            a part of one, as under /v2
+//! POST   /v2/batch                        a new batch
+//! POST   /v2/batch/{id}/tasks             add tasks (before it runs)
+//! POST   /v2/batch/{id}/run               start it
+//! POST   /v2/batch/{id}/cancel            stop it
+//! GET    /v2/batch/{id}                   total, done, failed
+//! GET    /v2/batch/{id}/results           token, url and status per task
 //! GET    /healthz, /metrics
 //! ```
 
@@ -75,6 +81,21 @@ pub enum Route {
         movie: String,
         extension: String,
     },
+    CreateBatch,
+    Batch {
+        id: String,
+        action: BatchAction,
+    },
+}
+
+/// What a request does to a batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BatchAction {
+    Status,
+    Results,
+    AddTasks,
+    Run,
+    Cancel,
 }
 
 impl Route {
@@ -87,6 +108,21 @@ impl Route {
         let route = match segments.as_slice() {
             ["healthz"] => Self::Health,
             ["metrics"] => Self::Metrics,
+            ["v2", "batch"] => Self::CreateBatch,
+            ["v2", "batch", id] => Self::Batch {
+                id: (*id).to_owned(),
+                action: BatchAction::Status,
+            },
+            ["v2", "batch", id, action] => Self::Batch {
+                id: (*id).to_owned(),
+                action: match *action {
+                    "results" => BatchAction::Results,
+                    "tasks" => BatchAction::AddTasks,
+                    "run" => BatchAction::Run,
+                    "cancel" => BatchAction::Cancel,
+                    _ => return None,
+                },
+            },
             ["v2", "progress", token] => Self::Progress {
                 token: (*token).to_owned(),
             },
@@ -136,7 +172,13 @@ impl Route {
     /// The methods the route answers (besides OPTIONS, which every route answers).
     pub fn methods(&self) -> &'static [Method] {
         match self {
-            Self::CreateRender { .. } | Self::CreateToken { .. } => &[Method::POST],
+            Self::CreateRender { .. } | Self::CreateToken { .. } | Self::CreateBatch => {
+                &[Method::POST]
+            }
+            Self::Batch { action, .. } => match action {
+                BatchAction::Status | BatchAction::Results => &[Method::GET],
+                _ => &[Method::POST],
+            },
             Self::DeleteToken { .. } => &[Method::DELETE],
             Self::Progress { .. } | Self::Health | Self::Metrics => &[Method::GET],
             Self::Output { .. } | Self::Part { .. } | Self::Direct { .. } => {
@@ -157,6 +199,14 @@ impl Route {
             Self::Output { .. } => "v2_output",
             Self::Part { .. } => "v2_part",
             Self::Direct { .. } => "v1_direct",
+            Self::CreateBatch => "v2_batch_create",
+            Self::Batch { action, .. } => match action {
+                BatchAction::Status => "v2_batch_status",
+                BatchAction::Results => "v2_batch_results",
+                BatchAction::AddTasks => "v2_batch_tasks",
+                BatchAction::Run => "v2_batch_run",
+                BatchAction::Cancel => "v2_batch_cancel",
+            },
         }
     }
 }
@@ -225,7 +275,19 @@ mod tests {
                 extension: "mp4".into()
             })
         );
+        assert_eq!(
+            Route::parse(&Method::POST, "/v2/batch"),
+            Some(Route::CreateBatch)
+        );
+        assert_eq!(
+            Route::parse(&Method::GET, "/v2/batch/b1/results"),
+            Some(Route::Batch {
+                id: "b1".into(),
+                action: BatchAction::Results
+            })
+        );
         for missing in [
+            "/v2/batch/b1/explode",
             "/",
             "/v2",
             "/v2/watch/x.mp4",

@@ -30,6 +30,7 @@ use crate::deliver::stream::Streams;
 use crate::deliver::{full, Body};
 use crate::encode::Encoders;
 use crate::error::{Error, ErrorKind, Result};
+use crate::publish::{DeliverySettings, Publisher};
 use crate::store::{BlobStore, TokenStore};
 
 /// Start-up settings of the server.
@@ -67,6 +68,14 @@ pub struct ServerSettings {
     pub tiers: HashMap<String, u32>,
     /// Base URLs of other regions: their tokens are redirected there.
     pub regions: HashMap<String, String>,
+    /// Uploads, callbacks and webhooks.
+    pub delivery: DeliverySettings,
+    /// Batch tasks rendered at once, across all batches.
+    pub batch_concurrency: usize,
+    /// The project of batch tasks whose movie names none, unless the key binds one.
+    pub default_project: String,
+    /// API keys and the project each binds batch tasks to.
+    pub key_projects: HashMap<String, String>,
 }
 
 impl Default for ServerSettings {
@@ -91,6 +100,11 @@ impl Default for ServerSettings {
             keys: HashMap::new(),
             tiers: HashMap::new(),
             regions: HashMap::new(),
+            delivery: DeliverySettings::default(),
+            batch_concurrency: std::thread::available_parallelism()
+                .map_or(1, |n| (n.get() / 2).max(1)),
+            default_project: "demo".to_owned(),
+            key_projects: HashMap::new(),
         }
     }
 }
@@ -107,6 +121,9 @@ pub struct App {
     pub accounts: Accounts,
     pub metrics: Metrics,
     pub files: FileCache,
+    pub publisher: Arc<Publisher>,
+    /// Batch tasks rendering now, across all batches.
+    pub batch_slots: Arc<tokio::sync::Semaphore>,
     next_request_id: AtomicU64,
 }
 
@@ -134,6 +151,7 @@ impl App {
             );
         }
         let blobs = BlobStore::open(&settings.data_dir)?;
+        let policy = Arc::clone(loader.policy());
         let finished = Arc::new(Finished::new(
             settings.projects_dir.clone(),
             loader,
@@ -163,6 +181,16 @@ impl App {
             files.clone(),
             settings.segment_cache_bytes,
         );
+        let publisher = Publisher::new(
+            Arc::clone(&finished),
+            Arc::clone(&tokens),
+            policy,
+            settings.delivery.clone(),
+            base_url.clone(),
+        )?;
+        let batch_slots = Arc::new(tokio::sync::Semaphore::new(
+            settings.batch_concurrency.max(1),
+        ));
         let app = Arc::new(Self {
             settings,
             base_url,
@@ -172,8 +200,16 @@ impl App {
             accounts,
             metrics: Metrics::default(),
             files,
+            publisher,
+            batch_slots,
             next_request_id: AtomicU64::new(1),
         });
+        // Work the last stop left unfinished goes on.
+        let uploads = app.publisher.resume()?;
+        let batches = super::batch::resume(&app)?;
+        if uploads + batches > 0 {
+            tracing::info!(uploads, batches, "resumed work from before the last stop");
+        }
         Ok((app, listener))
     }
 

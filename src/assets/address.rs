@@ -63,7 +63,7 @@ impl fmt::Display for Refusal {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "host {} resolves to {}, a {} address, which assets may not come from \
+            "host {} resolves to {}, a {} address, which this server may not reach \
              (allow it with --allow-host)",
             self.host, self.address, self.range
         )

@@ -70,24 +70,60 @@ pub struct Fetcher {
     limits: FetchLimits,
 }
 
+/// An HTTP client that reaches only addresses `policy` allows, follows no redirects and
+/// uses no proxy; every outbound request of the server goes through one.
+pub fn checked_client(
+    policy: Arc<AddressPolicy>,
+    connect_timeout: Duration,
+) -> Result<reqwest::Client> {
+    reqwest::Client::builder()
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .dns_resolver(Arc::new(CheckedResolver { policy }))
+        .connect_timeout(connect_timeout)
+        .user_agent(concat!("framecast/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| Error::internal(format!("cannot build an HTTP client: {e}")))
+}
+
+/// Scheme and literal-address checks of a URL before a checked client connects; names
+/// are checked by the client's resolver.
+pub fn check_url(policy: &AddressPolicy, url: &Url) -> Result<()> {
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(Error::refused(format!(
+            "{url}: expected an http or https URL, found scheme {:?}",
+            url.scheme()
+        )));
+    }
+    let literal = match url.host() {
+        Some(url::Host::Ipv4(v4)) => Some(IpAddr::V4(v4)),
+        Some(url::Host::Ipv6(v6)) => Some(IpAddr::V6(v6)),
+        Some(url::Host::Domain(_)) => None,
+        None => return Err(Error::refused(format!("{url}: expected a host"))),
+    };
+    if let Some(address) = literal {
+        let host = url.host_str().unwrap_or_default();
+        policy
+            .check(host, address)
+            .map_err(|r| Error::refused(format!("{url}: {r}")))?;
+    }
+    Ok(())
+}
+
 impl Fetcher {
     pub fn new(policy: AddressPolicy, limits: FetchLimits) -> Result<Self> {
         let policy = Arc::new(policy);
-        let client = reqwest::Client::builder()
-            .no_proxy()
-            .redirect(reqwest::redirect::Policy::none())
-            .dns_resolver(Arc::new(CheckedResolver {
-                policy: policy.clone(),
-            }))
-            .connect_timeout(limits.connect_timeout)
-            .user_agent(concat!("framecast/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| Error::internal(format!("cannot build the asset HTTP client: {e}")))?;
+        let client = checked_client(Arc::clone(&policy), limits.connect_timeout)?;
         Ok(Self {
             client,
             policy,
             limits,
         })
+    }
+
+    /// The address policy this fetcher and every client built from it obey.
+    pub fn policy(&self) -> &Arc<AddressPolicy> {
+        &self.policy
     }
 
     /// Fetches `url`, following redirects under the same checks, within the limits.
@@ -139,27 +175,8 @@ impl Fetcher {
         )))
     }
 
-    /// Scheme and literal-address checks; names are checked by the resolver.
     fn check_url(&self, url: &Url) -> Result<()> {
-        if !matches!(url.scheme(), "http" | "https") {
-            return Err(Error::refused(format!(
-                "{url}: expected an http or https URL, found scheme {:?}",
-                url.scheme()
-            )));
-        }
-        let literal = match url.host() {
-            Some(url::Host::Ipv4(v4)) => Some(IpAddr::V4(v4)),
-            Some(url::Host::Ipv6(v6)) => Some(IpAddr::V6(v6)),
-            Some(url::Host::Domain(_)) => None,
-            None => return Err(Error::refused(format!("{url}: expected a host"))),
-        };
-        if let Some(address) = literal {
-            let host = url.host_str().unwrap_or_default();
-            self.policy
-                .check(host, address)
-                .map_err(|r| Error::refused(format!("{url}: {r}")))?;
-        }
-        Ok(())
+        check_url(&self.policy, url)
     }
 
     async fn read_body(&self, url: &Url, response: reqwest::Response) -> Result<Vec<u8>> {
@@ -185,7 +202,7 @@ impl Fetcher {
 }
 
 /// Turns a client error into ours, surfacing a resolver refusal as such.
-fn explain(url: &Url, error: reqwest::Error) -> Error {
+pub fn explain(url: &Url, error: reqwest::Error) -> Error {
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&error);
     while let Some(cause) = source {
         if let Some(refusal) = cause.downcast_ref::<Refusal>() {

@@ -209,6 +209,11 @@ async fn read_capped(file: &Path, max: u64) -> Result<Vec<u8>> {
 }
 
 impl AssetLoader {
+    /// The address policy of remote assets, which every other outbound request obeys too.
+    pub fn policy(&self) -> &Arc<AddressPolicy> {
+        self.fetcher.policy()
+    }
+
     pub fn new(settings: AssetSettings) -> Result<Self> {
         let fetcher = Fetcher::new(AddressPolicy::new(settings.allow), settings.fetch)?;
         let pictures = moka::future::Cache::builder()

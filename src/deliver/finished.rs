@@ -100,6 +100,16 @@ pub fn output_file_name(key: &str, format: Format) -> String {
 
 type SharedRender = Shared<BoxFuture<'static, Result<OutputRecord>>>;
 
+/// Told of renders as they go: what delivers results to other services listens here.
+pub trait RenderEvents: Send + Sync {
+    /// A render of a token's default output began.
+    fn started(&self, record: &TokenRecord);
+    /// About twice a second while a token's default output renders.
+    fn progress(&self, record: &TokenRecord, done: u64);
+    /// A render ended; `default` says whether it was the token's default output.
+    fn ended(&self, request: &OutputRequest, default: bool, result: &Result<OutputRecord>);
+}
+
 /// Counters of the service, for metrics.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct RenderStats {
@@ -130,6 +140,13 @@ pub struct Finished {
     in_flight: Mutex<HashMap<(String, String), SharedRender>>,
     progress: Mutex<HashMap<String, Arc<Progress>>>,
     counters: Counters,
+    events: std::sync::OnceLock<Arc<dyn RenderEvents>>,
+}
+
+impl std::fmt::Debug for dyn RenderEvents {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RenderEvents")
+    }
 }
 
 impl std::fmt::Debug for Finished {
@@ -175,7 +192,13 @@ impl Finished {
             in_flight: Mutex::new(HashMap::new()),
             progress: Mutex::new(HashMap::new()),
             counters: Counters::default(),
+            events: std::sync::OnceLock::new(),
         })
+    }
+
+    /// Sets the one listener to renders; later calls change nothing.
+    pub fn set_events(&self, events: Arc<dyn RenderEvents>) {
+        let _ = self.events.set(events);
     }
 
     pub fn encoders(&self) -> &Encoders {
@@ -331,7 +354,10 @@ impl Finished {
         let mut saver = None;
         if is_default {
             lock(&self.progress).insert(token.clone(), Arc::clone(&progress));
-            saver = Some(self.save_progress(&token, &progress));
+            saver = Some(self.save_progress(&request.record, &progress));
+            if let Some(events) = self.events.get() {
+                events.started(&request.record);
+            }
         }
 
         let mut result = self.render(&request, &progress).await;
@@ -371,24 +397,36 @@ impl Finished {
         if let Err(e) = &result {
             tracing::warn!(token = %token, format = %request.format, error = %e, "render failed");
         }
+        if let Some(events) = self.events.get() {
+            events.ended(&request, is_default, &result);
+        }
         result
     }
 
     /// Writes a render's progress to the store every half second, so that after a restart
     /// progress reads where the render stopped.
-    fn save_progress(&self, token: &str, progress: &Arc<Progress>) -> tokio::task::JoinHandle<()> {
-        let (tokens, token, progress) = (
+    fn save_progress(
+        &self,
+        record: &TokenRecord,
+        progress: &Arc<Progress>,
+    ) -> tokio::task::JoinHandle<()> {
+        let (tokens, record, progress) = (
             Arc::clone(&self.tokens),
-            token.to_owned(),
+            record.clone(),
             Arc::clone(progress),
         );
+        let events = self.events.get().cloned();
         tokio::spawn(async move {
             let mut ticks = tokio::time::interval(std::time::Duration::from_millis(500));
             loop {
                 ticks.tick().await;
                 let done = progress.done();
-                if let Err(e) = tokens.set_state(&token, RenderState::Rendering, done, None) {
+                let token = &record.token;
+                if let Err(e) = tokens.set_state(token, RenderState::Rendering, done, None) {
                     tracing::warn!(token = %token, error = %e, "progress not saved");
+                }
+                if let Some(events) = &events {
+                    events.progress(&record, done);
                 }
             }
         })

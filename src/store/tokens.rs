@@ -7,6 +7,8 @@
 //! outputs (token, key, file, etag, size_bytes, content_type; PK (token, key))
 //! ```
 //!
+//! Uploads, webhooks (`delivery.rs`) and batches (`batches.rs`) share the file.
+//!
 //! Each query is a few microseconds on a local file, so callers run them inline; one
 //! connection behind a mutex serialises writers, as SQLite would anyway.
 
@@ -50,8 +52,8 @@ impl RenderState {
     }
 }
 
-/// One token as stored.
-#[derive(Debug, Clone, PartialEq)]
+/// One token as stored. Its `Debug` leaves out `upload`, which holds credentials.
+#[derive(Clone, PartialEq)]
 pub struct TokenRecord {
     /// The whole token, `v2:<region>:<id>`.
     pub token: String,
@@ -75,6 +77,19 @@ pub struct TokenRecord {
     pub error: Option<String>,
 }
 
+impl std::fmt::Debug for TokenRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenRecord")
+            .field("token", &self.token)
+            .field("project", &self.project)
+            .field("movie", &self.movie)
+            .field("format", &self.format)
+            .field("upload", &self.upload.as_ref().map(|_| "(redacted)"))
+            .field("state", &self.state)
+            .finish_non_exhaustive()
+    }
+}
+
 /// One finished output of a token (or a part of one, such as an HLS segment).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OutputRecord {
@@ -94,15 +109,15 @@ pub struct TokenStore {
     connection: Mutex<Connection>,
 }
 
-fn db_error(e: rusqlite::Error) -> Error {
+pub(super) fn db_error(e: rusqlite::Error) -> Error {
     Error::new(ErrorKind::Io, format!("token database: {e}"))
 }
 
-fn json_text(value: &serde_json::Value) -> String {
+pub(super) fn json_text(value: &serde_json::Value) -> String {
     value.to_string()
 }
 
-fn json_value(text: &str) -> serde_json::Value {
+pub(super) fn json_value(text: &str) -> serde_json::Value {
     serde_json::from_str(text).unwrap_or(serde_json::Value::Null)
 }
 
@@ -149,12 +164,21 @@ impl TokenStore {
                  );",
             )
             .map_err(db_error)?;
+        connection
+            .execute_batch(super::delivery::SCHEMA)
+            .map_err(db_error)?;
+        connection
+            .execute_batch(super::batches::SCHEMA)
+            .map_err(db_error)?;
         Ok(Self {
             connection: Mutex::new(connection),
         })
     }
 
-    fn with<T>(&self, work: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T> {
+    pub(super) fn with<T>(
+        &self,
+        work: impl FnOnce(&Connection) -> rusqlite::Result<T>,
+    ) -> Result<T> {
         // A panic while holding the lock leaves the connection itself intact.
         let connection = self
             .connection
@@ -287,10 +311,12 @@ impl TokenStore {
         })
     }
 
-    /// Deletes a token and its output records; whether it existed.
+    /// Deletes a token, its output records and its deliveries; whether it existed.
     pub fn delete(&self, token: &str) -> Result<bool> {
         self.with(|c| {
             c.execute("DELETE FROM outputs WHERE token = ?1", params![token])?;
+            c.execute("DELETE FROM uploads WHERE token = ?1", params![token])?;
+            c.execute("DELETE FROM webhooks WHERE token = ?1", params![token])?;
             c.execute("DELETE FROM tokens WHERE token = ?1", params![token])
                 .map(|n| n > 0)
         })

@@ -1,0 +1,421 @@
+//! Delivery to other services: upload tasks that send finished outputs to S3-compatible
+//! stores and HTTP endpoints, the callbacks that report their results, and webhook events
+//! about renders, all signed and retried.
+//!
+//! ```text
+//! POST /v2/render + upload ─▶ claim every task ─▶ render ─▶ sync tasks: send, answer with results
+//!                                                        └▶ async tasks: send in the background
+//! POST /v2/token + upload ─▶ (first retrieval renders an output) ─▶ tasks for that extension
+//! each task: its output (rendered if missing) ─▶ s3 | http, retried ─▶ store the result
+//!            ─▶ onsuccess | onerror callback ─▶ webhook event `uploaded` | `upload_failed`
+//! renders with a webhook ─▶ started, progress (each quarter), finished | failed
+//! ```
+//!
+//! A task is claimed in the store before it runs, so it is sent once however many renders
+//! finish its output; tasks still running when the server stops run again when it starts.
+
+pub mod http;
+pub mod s3;
+pub mod send;
+pub mod sign;
+pub mod task;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, Weak};
+
+use serde_json::{json, Value};
+
+pub use send::{DeliverySettings, Failure, Outbound};
+pub use task::{parse_tasks, Destination, UploadTask};
+
+use crate::assets::AddressPolicy;
+use crate::deliver::finished::{public_message, Finished, Lookup, OutputRequest, RenderEvents};
+use crate::error::Result;
+use crate::output::{Format, OutputOptions};
+use crate::store::{OutputRecord, TokenRecord, TokenStore, UploadState};
+
+pub(crate) fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+/// The id part of a token (`v2:<region>:<id>`), which names its folder of outputs.
+fn token_id(token: &str) -> &str {
+    token.rsplit(':').next().unwrap_or(token)
+}
+
+/// Sends uploads, callbacks and events.
+pub struct Publisher {
+    me: Weak<Publisher>,
+    finished: Arc<Finished>,
+    tokens: Arc<TokenStore>,
+    outbound: Outbound,
+    /// The base of URLs in events.
+    base_url: String,
+    /// The last quarter of progress told per token.
+    quarters: Mutex<HashMap<String, u64>>,
+}
+
+impl std::fmt::Debug for Publisher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Publisher")
+            .field("base_url", &self.base_url)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Publisher {
+    /// A publisher whose requests obey `policy`; it listens to `finished`'s renders.
+    pub fn new(
+        finished: Arc<Finished>,
+        tokens: Arc<TokenStore>,
+        policy: Arc<AddressPolicy>,
+        settings: DeliverySettings,
+        base_url: String,
+    ) -> Result<Arc<Self>> {
+        let outbound = Outbound::new(policy, settings)?;
+        let publisher = Arc::new_cyclic(|me| Self {
+            me: me.clone(),
+            finished: Arc::clone(&finished),
+            tokens,
+            outbound,
+            base_url,
+            quarters: Mutex::new(HashMap::new()),
+        });
+        let events: Arc<dyn RenderEvents> = publisher.clone();
+        finished.set_events(events);
+        Ok(publisher)
+    }
+
+    pub fn outbound(&self) -> &Outbound {
+        &self.outbound
+    }
+
+    fn output_url(&self, token: &str, format: &str) -> String {
+        format!("{}/v2/render/{token}.{format}", self.base_url)
+    }
+
+    /// Checks a webhook or callback URL now (scheme, literal addresses); host names are
+    /// checked when it is called.
+    pub fn check_url(&self, url: &url::Url) -> Result<()> {
+        self.outbound.check(url)
+    }
+
+    /// Claims every upload task of a new token, so that only the caller runs them.
+    pub fn claim_all(&self, record: &TokenRecord, tasks: &[UploadTask]) -> Result<()> {
+        for index in 0..tasks.len() {
+            self.tokens.claim_upload(&record.token, index as u32)?;
+        }
+        Ok(())
+    }
+
+    /// Runs claimed tasks: synchronous ones now, their results returned in order;
+    /// asynchronous ones in the background, reported as running.
+    pub async fn run_claimed(&self, record: &TokenRecord, tasks: &[UploadTask]) -> Vec<Value> {
+        let mut results = Vec::with_capacity(tasks.len());
+        for (index, task) in tasks.iter().enumerate() {
+            let index = index as u32;
+            if task.run_async {
+                self.spawn_task(record.clone(), index, task.clone());
+                results.push(json!({
+                    "task": index,
+                    "extension": task.extension.extension(),
+                    "type": task.destination.kind(),
+                    "state": UploadState::Running.as_str(),
+                }));
+            } else {
+                results.push(self.run_task(record, index, task).await);
+            }
+        }
+        results
+    }
+
+    fn spawn_task(&self, record: TokenRecord, index: u32, task: UploadTask) {
+        if let Some(me) = self.me.upgrade() {
+            tokio::spawn(async move {
+                me.run_task(&record, index, &task).await;
+            });
+        }
+    }
+
+    /// Runs again the uploads that were running when the server stopped.
+    pub fn resume(&self) -> Result<usize> {
+        let rows = self.tokens.running_uploads()?;
+        let mut resumed = 0;
+        for row in rows {
+            let Some(record) = self.tokens.get(&row.token, unix_now())? else {
+                continue;
+            };
+            let tasks = record
+                .upload
+                .as_ref()
+                .and_then(|u| parse_tasks(u).ok())
+                .unwrap_or_default();
+            if let Some(task) = tasks.get(row.task as usize) {
+                self.spawn_task(record.clone(), row.task, task.clone());
+                resumed += 1;
+            }
+        }
+        Ok(resumed)
+    }
+
+    /// The token's output in `format`, rendered if it is not stored yet.
+    async fn output(&self, record: &TokenRecord, format: Format) -> Result<OutputRecord> {
+        let request = OutputRequest {
+            record: record.clone(),
+            token_id: token_id(&record.token).to_owned(),
+            format,
+            options: OutputOptions::default().for_format(format),
+        };
+        match self.finished.lookup(&request)? {
+            Lookup::Stored(stored) => Ok(stored),
+            Lookup::Rendering(render) => render.await,
+            Lookup::Missing => self.finished.start(request, ()).await,
+        }
+    }
+
+    /// Sends one task's output, records the result, and tells the callbacks and webhook.
+    async fn run_task(&self, record: &TokenRecord, index: u32, task: &UploadTask) -> Value {
+        let token = &record.token;
+        let id = token_id(token);
+        let extension = task.extension.extension();
+        let sent = match self.output(record, task.extension).await {
+            Err(e) => Err((
+                Failure::permanent(format!(
+                    "the {extension} output could not be rendered: {}",
+                    public_message(&e)
+                )),
+                0,
+            )),
+            Ok(output) => match self.finished.path_of(id, &output) {
+                Err(e) => Err((Failure::permanent(public_message(&e)), 0)),
+                Ok(path) => match &task.destination {
+                    Destination::S3(d) => {
+                        let key = d
+                            .filename
+                            .clone()
+                            .unwrap_or_else(|| format!("{id}.{extension}"));
+                        let upload = s3::Upload {
+                            outbound: &self.outbound,
+                            destination: d,
+                            key: &key,
+                            file: &path,
+                            size: output.size_bytes,
+                            content_type: &output.content_type,
+                        };
+                        upload.run().await.map(|stored| {
+                            json!({
+                                "url": stored.url,
+                                "status": stored.status,
+                                "etag": stored.etag,
+                                "bucket": d.bucket,
+                                "key": key,
+                                "parts": stored.parts,
+                                "attempts": stored.attempts,
+                            })
+                        })
+                    }
+                    Destination::Http(d) => http::send(
+                        &self.outbound,
+                        d,
+                        &path,
+                        output.size_bytes,
+                        &output.content_type,
+                    )
+                    .await
+                    .map(|sent| {
+                        json!({
+                            "url": sent.url,
+                            "status": sent.status,
+                            "attempts": sent.attempts,
+                        })
+                    }),
+                },
+            },
+        };
+        let (state, mut result) = match sent {
+            Ok(result) => (UploadState::Done, result),
+            Err((failure, attempts)) => (
+                UploadState::Failed,
+                json!({
+                    "status": failure.status,
+                    "error": failure.message,
+                    "attempts": attempts,
+                }),
+            ),
+        };
+        result["task"] = index.into();
+        result["extension"] = extension.into();
+        result["type"] = task.destination.kind().into();
+        result["state"] = state.as_str().into();
+        if let Err(e) = self.tokens.end_upload(token, index, state, &result) {
+            tracing::warn!(token = %token, task = index, error = %e, "upload result not saved");
+        }
+        match state {
+            UploadState::Done => {
+                tracing::info!(token = %token, task = index, destination = task.destination.kind(), "uploaded")
+            }
+            _ => tracing::warn!(
+                token = %token,
+                task = index,
+                destination = task.destination.kind(),
+                error = result["error"].as_str().unwrap_or_default(),
+                "upload failed"
+            ),
+        }
+        let (event, callback) = match state {
+            UploadState::Done => ("uploaded", &task.onsuccess),
+            _ => ("upload_failed", &task.onerror),
+        };
+        let payload = json!({"token": token, "upload": result});
+        if let Some(url) = callback {
+            self.send_event(url.to_string(), event, payload.clone());
+        }
+        self.event(token, event, payload);
+        result
+    }
+
+    /// Sends `event` to the token's webhook, if it has one.
+    pub fn event(&self, token: &str, event: &str, payload: Value) {
+        match self.tokens.webhook(token) {
+            Ok(Some(url)) => self.send_event(url, event, payload),
+            Ok(None) => {}
+            Err(e) => tracing::warn!(token, error = %e, "webhook lookup failed"),
+        }
+    }
+
+    /// POSTs an event as signed JSON in the background, retried with backoff.
+    pub fn send_event(&self, url: String, event: &str, payload: Value) {
+        let mut body = json!({
+            "event": event,
+            "id": random_id(),
+            "time": unix_now(),
+        });
+        if let (Some(body), Value::Object(fields)) = (body.as_object_mut(), payload) {
+            body.extend(fields);
+        }
+        let outbound = self.outbound.clone();
+        let event = event.to_owned();
+        tokio::spawn(async move {
+            let Ok(url) = url::Url::parse(&url) else {
+                return;
+            };
+            let body = body.to_string();
+            let signature = outbound
+                .settings
+                .webhook_secret
+                .as_ref()
+                .map(|secret| sign::body_signature(secret.as_bytes(), body.as_bytes()));
+            let build = || {
+                let mut request = outbound
+                    .client()
+                    .post(url.clone())
+                    .header(reqwest::header::CONTENT_TYPE, "application/json")
+                    .header("x-framecast-event", event.as_str())
+                    .body(body.clone());
+                if let Some(signature) = &signature {
+                    request = request.header("x-framecast-signature", signature.as_str());
+                }
+                Ok(request)
+            };
+            let describe = |status: u16, _: &[u8]| format!("the webhook answered {status}");
+            let (result, attempts) = outbound.send(&url, build, describe).await;
+            if let Err(failure) = result {
+                tracing::warn!(
+                    url = %task::shown_url(&url),
+                    event = %event,
+                    attempts,
+                    error = %failure.message,
+                    "event not delivered"
+                );
+            }
+        });
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // Each change under the lock is one map update.
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// 128 random bits in hex, naming one event delivery.
+pub fn random_id() -> String {
+    let mut bytes = [0u8; 16];
+    // Without randomness the id only loses uniqueness, which receivers use to dedupe.
+    let _ = getrandom::fill(&mut bytes);
+    sign::hex(&bytes)
+}
+
+impl RenderEvents for Publisher {
+    fn started(&self, record: &TokenRecord) {
+        lock(&self.quarters).insert(record.token.clone(), 0);
+        self.event(
+            &record.token,
+            "started",
+            json!({"token": record.token, "done": 0, "total": record.total_frames}),
+        );
+    }
+
+    fn progress(&self, record: &TokenRecord, done: u64) {
+        let total = record.total_frames.max(1);
+        let quarter = (done * 4 / total).min(3);
+        let told = {
+            let mut quarters = lock(&self.quarters);
+            let last = quarters.entry(record.token.clone()).or_insert(0);
+            let new = quarter > *last;
+            *last = (*last).max(quarter);
+            new
+        };
+        if told {
+            self.event(
+                &record.token,
+                "progress",
+                json!({"token": record.token, "done": done, "total": record.total_frames}),
+            );
+        }
+    }
+
+    fn ended(&self, request: &OutputRequest, default: bool, result: &Result<OutputRecord>) {
+        let record = &request.record;
+        let token = &record.token;
+        if default {
+            lock(&self.quarters).remove(token);
+            match result {
+                Ok(_) => self.event(
+                    token,
+                    "finished",
+                    json!({
+                        "token": token,
+                        "done": record.total_frames,
+                        "total": record.total_frames,
+                        "url": self.output_url(token, &record.format),
+                    }),
+                ),
+                Err(e) => self.event(
+                    token,
+                    "failed",
+                    json!({"token": token, "error": public_message(e)}),
+                ),
+            }
+        }
+        // A token made without rendering sends its uploads once their outputs exist.
+        let plain = request.options == OutputOptions::default().for_format(request.format);
+        let Some(upload) = record.upload.as_ref().filter(|_| result.is_ok() && plain) else {
+            return;
+        };
+        let tasks = parse_tasks(upload).unwrap_or_default();
+        for (index, task) in tasks.into_iter().enumerate() {
+            if task.extension != request.format {
+                continue;
+            }
+            match self.tokens.claim_upload(token, index as u32) {
+                Ok(true) => self.spawn_task(record.clone(), index as u32, task),
+                Ok(false) => {}
+                Err(e) => tracing::warn!(token = %token, error = %e, "upload not claimed"),
+            }
+        }
+    }
+}
