@@ -235,3 +235,28 @@ impl Settings {
         Ok(settings)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The settings shown in the README, all blocks together, are one valid file.
+    #[test]
+    fn the_readme_settings_are_valid() {
+        let readme = include_str!("../README.md");
+        let blocks: Vec<&str> = readme
+            .split("```toml\n")
+            .skip(1)
+            .filter_map(|rest| rest.split("```").next())
+            .collect();
+        assert!(blocks.len() >= 3, "the README shows its settings");
+        let settings: Settings = toml::from_str(&blocks.join("\n")).expect("valid settings");
+        let server = settings.server_settings().expect("server settings");
+        assert_eq!(server.default_project, "demo");
+        assert_eq!(server.key_projects["a-long-random-key"], "campaigns");
+        assert_eq!(server.delivery.part_size, 8 << 20);
+        assert_eq!(server.batch_concurrency, 1);
+        assert!(server.delivery.webhook_secret.is_some());
+        settings.asset_settings(&[]).expect("asset settings");
+    }
+}

@@ -752,6 +752,19 @@ async fn webhook_events_are_signed_and_tell_the_render_from_start_to_end() {
     let (status, body) = post(
         &client,
         &strict.url("/v2/render/test"),
+        json!({"movie": "short", "upload": {"extension": "mp4",
+               "destination": {"type": "http", "url": receiver.url("/x.mp4")}}}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let message = body["message"].as_str().expect("message");
+    assert!(
+        message.starts_with("upload[0].destination: ") && message.contains("loopback"),
+        "{body}"
+    );
+    let (status, body) = post(
+        &client,
+        &strict.url("/v2/render/test"),
         json!({"movie": "short", "upload": {"extension": "mp4", "destination": {"type": "ftp"}}}),
     )
     .await;
@@ -991,4 +1004,70 @@ async fn a_batch_survives_a_restart_and_can_be_cancelled() {
         .await
         .expect("request");
     assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn credentials_stay_out_of_answers_and_logs() {
+    let receiver = Receiver::start().await;
+    let dir = test_dir("secrets");
+    let projects = dir.join("projects");
+    std::fs::create_dir_all(projects.join("test")).expect("project");
+    std::fs::write(projects.join("test/short.json"), SHORT).expect("movie");
+    let settings = dir.join("settings.toml");
+    std::fs::write(&settings, "[delivery]\nattempts = 2\nbackoff_ms = 20\n").expect("settings");
+    let log = dir.join("server.log");
+    let config = settings.to_string_lossy().into_owned();
+    let server = Server::start_logged(
+        dir.join("data"),
+        projects,
+        &["--config", &config, "--allow-host", "127.0.0.1"],
+        &log,
+    );
+    let client = Client::new();
+    let closed = format!("127.0.0.1:{}", free_port());
+    let (status, body) = post(
+        &client,
+        &server.url("/v2/render/test"),
+        json!({
+            "movie": "short",
+            "upload": [
+                {"extension": "mp4", "destination": {"type": "s3", "bucket": "videos", "s3host": closed,
+                 "secure": false, "aws_access_key_id": "AKIDLEAKCHECK", "aws_secret_access_key": "s3-secret-value"}},
+                {"extension": "mp4", "destination": {"type": "http",
+                 "url": receiver.url("/fail/x.mp4?X-Amz-Signature=query-secret-value"),
+                 "headers": {"Authorization": "Bearer header-secret-value"}}},
+            ],
+        }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["uploads"][0]["state"], "failed");
+    assert_eq!(body["uploads"][1]["state"], "failed");
+    let progress = get_json(
+        &client,
+        &server.url(&format!(
+            "/v2/progress/{}",
+            body["token"].as_str().expect("token")
+        )),
+    )
+    .await;
+    drop(server);
+    let log = std::fs::read_to_string(&log).expect("log");
+    assert!(
+        log.contains("upload failed"),
+        "the log tells of the failures: {log}"
+    );
+    for secret in [
+        "s3-secret-value",
+        "query-secret-value",
+        "header-secret-value",
+    ] {
+        for (place, text) in [
+            ("answer", body.to_string()),
+            ("progress", progress.to_string()),
+            ("log", log.clone()),
+        ] {
+            assert!(!text.contains(secret), "{secret} appears in the {place}");
+        }
+    }
 }

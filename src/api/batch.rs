@@ -222,7 +222,8 @@ fn read_task(
     };
     let upload = task.get("upload").filter(|v| !v.is_null()).cloned();
     if let Some(upload) = &upload {
-        parse_tasks(upload).map_err(ApiError::bad_request)?;
+        let tasks = parse_tasks(upload).map_err(ApiError::bad_request)?;
+        app.publisher.check_tasks(&tasks)?;
     }
     app.finished
         .check(&project, &MovieChoice::Name(movie.clone()), &params, format)?;

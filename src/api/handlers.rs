@@ -132,17 +132,7 @@ async fn create(app: &Arc<App>, project: &str, request: Request<Incoming>, start
     if let Some(url) = &body.webhook {
         app.publisher.check_url(url)?;
     }
-    for (url, at) in body
-        .uploads
-        .iter()
-        .flat_map(|task| [&task.onsuccess, &task.onerror])
-        .flatten()
-        .map(|url| (url, "upload callback"))
-    {
-        app.publisher
-            .check_url(url)
-            .map_err(|e| ApiError::from(e).with_prefix(at))?;
-    }
+    app.publisher.check_tasks(&body.uploads)?;
     let total_frames = app
         .finished
         .check(project, &body.movie, &body.params, body.format)?;

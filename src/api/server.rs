@@ -353,7 +353,7 @@ impl App {
         handlers::dispatch(self, route, request).await
     }
 
-    /// Removes expired tokens and their files, a batch at a time.
+    /// Removes expired tokens and their files, and batches as old, a few hundred at a time.
     async fn janitor(self: Arc<Self>) {
         let mut ticks = tokio::time::interval(JANITOR_PERIOD);
         loop {
@@ -361,10 +361,16 @@ impl App {
             // Removing folders blocks: off the threads that answer requests.
             let app = Arc::clone(&self);
             let swept = tokio::task::spawn_blocking(move || {
-                for token in app.tokens.expired(handlers::unix_now(), 500)? {
+                let now = handlers::unix_now();
+                for token in app.tokens.expired(now, 500)? {
                     if let Err(e) = handlers::remove_token(&app, &token) {
                         tracing::warn!(%token, error = %e, "expired token not removed");
                     }
+                }
+                // A batch is kept as long as the tokens it made.
+                let lifetime = app.settings.token_lifetime.as_secs() as i64;
+                for batch in app.tokens.stale_batches(now - lifetime, 500)? {
+                    app.tokens.delete_batch(&batch)?;
                 }
                 Ok::<_, Error>(())
             })

@@ -102,6 +102,36 @@ impl Publisher {
         self.outbound.check(url)
     }
 
+    /// Checks every URL the tasks name (destinations, callbacks) the way [`Self::check_url`]
+    /// does; the error names the task.
+    pub fn check_tasks(&self, tasks: &[UploadTask]) -> Result<()> {
+        for (index, task) in tasks.iter().enumerate() {
+            let destination = match &task.destination {
+                Destination::Http(d) => Some(d.url.clone()),
+                Destination::S3(d) => d
+                    .host
+                    .as_ref()
+                    .and_then(|_| url::Url::parse(&s3::Endpoint::of(d, "object").url()).ok()),
+            };
+            let named = [
+                ("destination", destination.as_ref()),
+                ("onsuccess", task.onsuccess.as_ref()),
+                ("onerror", task.onerror.as_ref()),
+            ];
+            for (field, url) in named {
+                if let Some(url) = url {
+                    self.check_url(url).map_err(|e| {
+                        crate::Error::new(
+                            e.kind(),
+                            format!("upload[{index}].{field}: {}", e.message()),
+                        )
+                    })?;
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Claims every upload task of a new token, so that only the caller runs them.
     pub fn claim_all(&self, record: &TokenRecord, tasks: &[UploadTask]) -> Result<()> {
         for index in 0..tasks.len() {

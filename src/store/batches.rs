@@ -351,6 +351,26 @@ impl TokenStore {
         })
     }
 
+    /// Batches created before `before` that are not running, at most `limit`.
+    pub fn stale_batches(&self, before: i64, limit: u32) -> Result<Vec<String>> {
+        self.with(|c| {
+            let mut query = c.prepare(
+                "SELECT id FROM batches WHERE created_at < ?1 AND state != 'running' LIMIT ?2",
+            )?;
+            let rows = query.query_map(params![before, limit], |row| row.get(0))?;
+            rows.collect()
+        })
+    }
+
+    /// Deletes a batch and its tasks (not their tokens, which expire on their own).
+    pub fn delete_batch(&self, id: &str) -> Result<()> {
+        self.with(|c| {
+            c.execute("DELETE FROM batch_tasks WHERE batch = ?1", params![id])?;
+            c.execute("DELETE FROM batches WHERE id = ?1", params![id])
+                .map(|_| ())
+        })
+    }
+
     /// Batches that were running when the server stopped, their running tasks put back
     /// to pending so that they run again.
     pub fn resume_batches(&self) -> Result<Vec<String>> {
@@ -429,5 +449,16 @@ mod tests {
         let tasks = store.batch_tasks("b1", 0, 10).expect("tasks");
         assert_eq!(tasks[0].token.as_deref(), Some("v2:local:t"));
         assert_eq!(store.cancel_batch_tasks("b1").expect("cancel"), 2);
+        assert!(
+            store.stale_batches(10, 10).expect("stale").is_empty(),
+            "b1 runs"
+        );
+        store
+            .set_batch_state("b1", BatchState::Cancelled, None)
+            .expect("cancel");
+        assert_eq!(store.stale_batches(10, 10).expect("stale"), ["b1"]);
+        store.delete_batch("b1").expect("delete");
+        assert!(store.batch("b1").expect("batch").is_none());
+        assert_eq!(store.batch_counts("b1").expect("counts").total, 0);
     }
 }

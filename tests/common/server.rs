@@ -1,7 +1,7 @@
 //! `framecast serve` as a child process on port 0, on a data folder of its own.
 
 use std::io::BufRead;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
 /// A server on its own data folder, killed when dropped.
@@ -23,16 +23,29 @@ pub fn test_dir(name: &str) -> PathBuf {
 impl Server {
     /// A server on `data` serving `projects`, with more command-line arguments.
     pub fn start_on(data: PathBuf, projects: PathBuf, extra: &[&str]) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_framecast"))
+        Self::spawn(data, projects, extra, None)
+    }
+
+    /// As [`Server::start_on`], logging at debug level into `log`.
+    pub fn start_logged(data: PathBuf, projects: PathBuf, extra: &[&str], log: &Path) -> Self {
+        Self::spawn(data, projects, extra, Some(log))
+    }
+
+    fn spawn(data: PathBuf, projects: PathBuf, extra: &[&str], log: Option<&Path>) -> Self {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_framecast"));
+        command
             .args(["serve", "--listen", "127.0.0.1:0", "--data"])
             .arg(&data)
             .arg("--projects")
             .arg(&projects)
             .args(extra)
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("framecast serve starts");
+            .stderr(Stdio::null());
+        if let Some(log) = log {
+            let file = std::fs::File::create(log).expect("log file");
+            command.stderr(file).env("RUST_LOG", "debug");
+        }
+        let mut child = command.spawn().expect("framecast serve starts");
         let stdout = child.stdout.take().expect("stdout");
         let mut line = String::new();
         std::io::BufReader::new(stdout)
