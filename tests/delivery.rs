@@ -63,10 +63,15 @@ impl Drop for Store {
     }
 }
 
+/// The moto server `scripts/test` installs (a pinned version: older ones sign keys with
+/// non-ASCII characters differently from AWS).
 fn moto_program() -> PathBuf {
     let program = std::env::var_os("FRAMECAST_MOTO_SERVER")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("moto_server"));
+        .unwrap_or_else(|| {
+            let home = std::env::var_os("HOME").unwrap_or_default();
+            PathBuf::from(home).join(".cache/framecast/moto-5.2.5/bin/moto_server")
+        });
     let found = Command::new(&program)
         .arg("--help")
         .stdout(Stdio::null())
@@ -648,8 +653,9 @@ async fn a_token_made_without_rendering_uploads_when_its_output_is_first_rendere
     let (status, body) = post(
         &client,
         &server.url("/v2/token/test"),
-        json!({"movie": "short", "upload": {"extension": "mp4",
-               "destination": {"type": "http", "url": receiver.url("/later.mp4")}}}),
+        json!({"movie": "short", "upload": [
+               {"extension": "mp4", "destination": {"type": "http", "url": receiver.url("/later.mp4")}},
+               {"extension": "gif", "destination": {"type": "http", "url": receiver.url("/later.gif")}}]}),
     )
     .await;
     assert_eq!(status, StatusCode::OK, "{body}");
@@ -664,9 +670,18 @@ async fn a_token_made_without_rendering_uploads_when_its_output_is_first_rendere
         .wait_for("upload", |s| s.path == "/later.mp4")
         .await;
     assert_eq!(seen.body, bytes);
+    // The default output starts every task, each with its own output.
+    let gif = receiver
+        .wait_for("gif upload", |s| s.path == "/later.gif")
+        .await;
+    assert_eq!(gif.body, output_bytes(&client, &server, token, "gif").await);
+    assert_eq!(gif.headers["content-type"], "image/gif");
     // Served again: sent once only.
     output_bytes(&client, &server, token, "mp4").await;
+    output_bytes(&client, &server, token, "gif").await;
     tokio::time::sleep(Duration::from_millis(300)).await;
+    let sent = |path: &str| receiver.all().iter().filter(|s| s.path == path).count();
+    assert_eq!(sent("/later.gif"), 1);
     assert_eq!(
         receiver
             .all()

@@ -5,7 +5,7 @@
 //! ```text
 //! POST /v2/render + upload ─▶ claim every task ─▶ render ─▶ sync tasks: send, answer with results
 //!                                                        └▶ async tasks: send in the background
-//! POST /v2/token + upload ─▶ (first retrieval renders an output) ─▶ tasks for that extension
+//! POST /v2/token + upload ─▶ (a retrieval renders the default output) ─▶ every task
 //! each task: its output (rendered if missing) ─▶ s3 | http, retried ─▶ store the result
 //!            ─▶ onsuccess | onerror callback ─▶ webhook event `uploaded` | `upload_failed`
 //! renders with a webhook ─▶ started, progress (each quarter), finished | failed
@@ -436,9 +436,10 @@ impl RenderEvents for Publisher {
         let Some(upload) = record.upload.as_ref().filter(|_| result.is_ok() && plain) else {
             return;
         };
+        // The token's default output starts every task; another output, its own.
         let tasks = parse_tasks(upload).unwrap_or_default();
         for (index, task) in tasks.into_iter().enumerate() {
-            if task.extension != request.format {
+            if !default && task.extension != request.format {
                 continue;
             }
             match self.tokens.claim_upload(token, index as u32) {
