@@ -12,18 +12,7 @@ use reqwest::{Client, StatusCode};
 use serde_json::{json, Value};
 
 /// A 1-second 160x90 movie that reads `name`, and a shorter one for maps of movies.
-const SHORT: &str = r##"{
-    "canvas": {"width": 160, "height": 90, "fps": 30, "background": "#203040"},
-    "variables": {
-        "name": {"type": "text", "default": "friend", "max_length": 20},
-        "size": {"type": "number", "default": 20, "min": 8, "max": 40}
-    },
-    "scenes": [{"duration": 1, "layers": [
-        {"type": "shape", "shape": "ellipse", "x": 10, "y": 10, "width": 40, "height": 40, "fill": "#ffaa00",
-         "animate": {"x": [{"t": 0, "value": 0}, {"t": 1, "value": 110}]}},
-        {"type": "text", "text": "Hi {name}", "font": {"size": 20}, "x": 10, "y": 50}
-    ]}]
-}"##;
+use common::SHORT_MOVIE as SHORT;
 const TINY: &str = r##"{
     "canvas": {"width": 64, "height": 48, "fps": 10, "background": "#000000"},
     "scenes": [{"duration": 0.5, "layers": [{"type": "solid", "color": "#3366ff"}]}]

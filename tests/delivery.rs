@@ -20,15 +20,7 @@ use serde_json::{json, Value};
 
 const SECRET: &str = "webhook-test-secret";
 
-const SHORT: &str = r##"{
-    "canvas": {"width": 160, "height": 90, "fps": 30, "background": "#203040"},
-    "variables": {"name": {"type": "text", "default": "friend", "max_length": 20}},
-    "scenes": [{"duration": 1, "layers": [
-        {"type": "shape", "shape": "ellipse", "x": 10, "y": 10, "width": 40, "height": 40, "fill": "#ffaa00",
-         "animate": {"x": [{"t": 0, "value": 0}, {"t": 1, "value": 110}]}},
-        {"type": "text", "text": "Hi {name}", "font": {"size": 20}, "x": 10, "y": 50}
-    ]}]
-}"##;
+use common::SHORT_MOVIE as SHORT;
 
 /// Large enough in ProRes to go up in several 5 MiB parts.
 const LARGE: &str = r##"{
@@ -925,28 +917,28 @@ async fn a_batch_of_fifty_finishes_with_fifty_valid_results() {
     );
 }
 
+/// A batch made with `body` and `count` renders of `short`, started; its id.
+async fn started_batch(client: &Client, server: &Server, body: Value, count: usize) -> String {
+    let (status, created) = post(client, &server.url("/v2/batch"), body).await;
+    assert_eq!(status, StatusCode::OK, "{created}");
+    let id = created["id"].as_str().expect("id").to_owned();
+    let tasks: Vec<Value> = (0..count)
+        .map(|i| json!({"movie": "short", "params": {"name": format!("N{i}")}}))
+        .collect();
+    let tasks_url = server.url(&format!("/v2/batch/{id}/tasks"));
+    let (status, added) = post(client, &tasks_url, json!({"tasks": tasks})).await;
+    assert_eq!(status, StatusCode::OK, "{added}");
+    let run_url = server.url(&format!("/v2/batch/{id}/run"));
+    let (status, run) = post(client, &run_url, json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{run}");
+    id
+}
+
 #[tokio::test]
 async fn a_batch_survives_a_restart_and_can_be_cancelled() {
     let server = server("batch-restart", &[("short", SHORT)]);
     let client = Client::new();
-    let (_, created) = post(&client, &server.url("/v2/batch"), json!({})).await;
-    let id = created["id"].as_str().expect("id").to_owned();
-    let tasks: Vec<Value> = (0..12)
-        .map(|i| json!({"movie": "short", "params": {"name": format!("R{i}")}}))
-        .collect();
-    post(
-        &client,
-        &server.url(&format!("/v2/batch/{id}/tasks")),
-        json!({"tasks": tasks}),
-    )
-    .await;
-    let (status, _) = post(
-        &client,
-        &server.url(&format!("/v2/batch/{id}/run")),
-        json!({}),
-    )
-    .await;
-    assert_eq!(status, StatusCode::OK);
+    let id = started_batch(&client, &server, json!({}), 12).await;
     // Stopped while the batch runs: it goes on after the next start.
     let before = get_json(&client, &server.url(&format!("/v2/batch/{id}"))).await;
     assert!(before["done"].as_u64().expect("done") < 12, "{before}");
@@ -972,28 +964,7 @@ async fn a_batch_survives_a_restart_and_can_be_cancelled() {
     let probe = common::ffprobe_json(page[1]["url"].as_str().expect("url"));
     assert_eq!(probe["streams"][0]["nb_read_frames"], "30");
 
-    let (_, created) = post(
-        &client,
-        &server.url("/v2/batch"),
-        json!({"project": "test"}),
-    )
-    .await;
-    let id = created["id"].as_str().expect("id").to_owned();
-    let tasks: Vec<Value> = (0..30)
-        .map(|i| json!({"movie": "short", "params": {"name": format!("C{i}")}}))
-        .collect();
-    post(
-        &client,
-        &server.url(&format!("/v2/batch/{id}/tasks")),
-        json!({"tasks": tasks}),
-    )
-    .await;
-    post(
-        &client,
-        &server.url(&format!("/v2/batch/{id}/run")),
-        json!({}),
-    )
-    .await;
+    let id = started_batch(&client, &server, json!({"project": "test"}), 30).await;
     let (status, cancelled) = post(
         &client,
         &server.url(&format!("/v2/batch/{id}/cancel")),

@@ -95,23 +95,10 @@ async fn create(app: &Arc<App>, request: Request<Incoming>) -> Answer {
         .cloned()
         .unwrap_or_else(|| app.settings.default_project.clone());
     let body = object_body(app, request).await?;
-    let routing = match body.get("routing").or_else(|| body.get("routingkey")) {
-        None | Some(Value::Null) => "default".to_owned(),
-        Some(Value::String(key))
-            if !key.is_empty()
-                && key.len() <= 64
-                && key
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')) =>
-        {
-            key.clone()
-        }
-        Some(other) => {
-            return Err(ApiError::bad_request(format!(
-                "routing: expected up to 64 letters, digits, '-', '_' or '.', found {other}"
-            )))
-        }
-    };
+    let routing = super::body::routing_field(
+        body.get("routing").or_else(|| body.get("routingkey")),
+        "routing",
+    )?;
     let project = match body.get("project") {
         None | Some(Value::Null) => bound,
         Some(Value::String(name)) if is_plain_name(name) => name.clone(),

@@ -9,6 +9,7 @@ use serde::Deserialize;
 use super::error::ApiError;
 use crate::output::Format;
 use crate::project::MovieChoice;
+use crate::publish::task::kind;
 use crate::publish::{parse_tasks, UploadTask};
 
 /// The most segments one request may render at once on this machine.
@@ -97,23 +98,7 @@ impl RenderBody {
                     ))
                 })?,
         };
-        let routing_key = match raw.routingkey {
-            None | Some(serde_json::Value::Null) => "default".to_owned(),
-            Some(serde_json::Value::String(key))
-                if !key.is_empty()
-                    && key.len() <= 64
-                    && key
-                        .chars()
-                        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')) =>
-            {
-                key
-            }
-            Some(other) => {
-                return Err(ApiError::bad_request(format!(
-                    "routingkey: expected up to 64 letters, digits, '-', '_' or '.', found {other}"
-                )))
-            }
-        };
+        let routing_key = routing_field(raw.routingkey.as_ref(), "routingkey")?;
         let format = match raw.format {
             None | Some(serde_json::Value::Null) => Format::Mp4,
             Some(serde_json::Value::String(ext)) => Format::from_extension(&ext)
@@ -179,6 +164,28 @@ fn movie_field(value: &serde_json::Value) -> Result<MovieChoice, ApiError> {
     }
 }
 
+/// Reads a routing key field named `name`: `"default"` when absent.
+pub(super) fn routing_field(
+    value: Option<&serde_json::Value>,
+    name: &str,
+) -> Result<String, ApiError> {
+    match value {
+        None | Some(serde_json::Value::Null) => Ok("default".to_owned()),
+        Some(serde_json::Value::String(key))
+            if !key.is_empty()
+                && key.len() <= 64
+                && key
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')) =>
+        {
+            Ok(key.clone())
+        }
+        Some(other) => Err(ApiError::bad_request(format!(
+            "{name}: expected up to 64 letters, digits, '-', '_' or '.', found {other}"
+        ))),
+    }
+}
+
 /// Reads a `webhook` field: an http(s) URL or nothing.
 pub(super) fn webhook_field(
     value: Option<serde_json::Value>,
@@ -189,17 +196,6 @@ pub(super) fn webhook_field(
     }
     crate::publish::task::url_field(&object, "webhook", "body")
         .map_err(|e| ApiError::bad_request(e.trim_start_matches("body.").to_owned()))
-}
-
-fn kind(value: &serde_json::Value) -> &'static str {
-    match value {
-        serde_json::Value::Null => "null",
-        serde_json::Value::Bool(_) => "a boolean",
-        serde_json::Value::Number(_) => "a number",
-        serde_json::Value::String(_) => "a string",
-        serde_json::Value::Array(_) => "an array",
-        serde_json::Value::Object(_) => "an object",
-    }
 }
 
 #[cfg(test)]

@@ -29,11 +29,7 @@ use crate::store::{OutputRecord, RenderState, TokenRecord};
 
 type Answer = Result<Response<Body>, ApiError>;
 
-pub(super) fn unix_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
-}
+pub(super) use crate::store::unix_now;
 
 pub(super) async fn dispatch(app: &Arc<App>, route: Route, request: Request<Incoming>) -> Answer {
     match route {

@@ -23,7 +23,7 @@ impl Token {
         let mut bytes = [0u8; ID_BYTES];
         getrandom::fill(&mut bytes)
             .map_err(|e| Error::internal(format!("no random bytes for a token: {e}")))?;
-        let id = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        let id = crate::publish::sign::hex(&bytes);
         Ok(Self {
             region: region.to_owned(),
             id,

@@ -705,14 +705,8 @@ fn stream_content_type(format: Format) -> &'static str {
 
 /// `Cache-Control` of what never changes within the token's life.
 fn immutable(record: &TokenRecord) -> String {
-    let seconds_left = (record.expires_at - unix_now()).max(0);
+    let seconds_left = (record.expires_at - crate::store::unix_now()).max(0);
     format!("public, max-age={seconds_left}, immutable")
-}
-
-fn unix_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
 }
 
 /// A complete playlist or manifest: it names every segment and never changes.

@@ -32,13 +32,7 @@ use crate::assets::AddressPolicy;
 use crate::deliver::finished::{public_message, Finished, Lookup, OutputRequest, RenderEvents};
 use crate::error::Result;
 use crate::output::{Format, OutputOptions};
-use crate::store::{OutputRecord, TokenRecord, TokenStore, UploadState};
-
-pub(crate) fn unix_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
-}
+use crate::store::{unix_now, OutputRecord, TokenRecord, TokenStore, UploadState};
 
 /// The id part of a token (`v2:<region>:<id>`), which names its folder of outputs.
 fn token_id(token: &str) -> &str {

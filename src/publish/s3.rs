@@ -284,7 +284,7 @@ impl Upload<'_> {
         let client = self.outbound.client().clone();
         let destination = self.destination;
         let build = || {
-            let time = amz_time(crate::publish::unix_now());
+            let time = amz_time(crate::store::unix_now());
             let mut signed = headers.clone();
             signed.push(("host".to_owned(), endpoint.host.clone()));
             signed.push(("x-amz-date".to_owned(), time.clone()));

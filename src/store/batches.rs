@@ -372,13 +372,19 @@ impl TokenStore {
     }
 
     /// Batches that were running when the server stopped, their running tasks put back
-    /// to pending so that they run again.
+    /// to pending so that they run again (those of cancelled batches end cancelled).
     pub fn resume_batches(&self) -> Result<Vec<String>> {
         self.with(|c| {
             c.execute(
                 "UPDATE batch_tasks SET state = 'pending'
                  WHERE state = 'running'
                    AND batch IN (SELECT id FROM batches WHERE state = 'running')",
+                [],
+            )?;
+            c.execute(
+                "UPDATE batch_tasks SET state = 'cancelled'
+                 WHERE state = 'running'
+                   AND batch IN (SELECT id FROM batches WHERE state = 'cancelled')",
                 [],
             )?;
             let mut query = c.prepare("SELECT id FROM batches WHERE state = 'running'")?;

@@ -9,6 +9,20 @@ use framecast::assets::{AssetLoader, AssetSettings, Assets};
 use framecast::movie::{self, Movie, Params, Timeline};
 use framecast::render::{Frame, Renderer};
 
+/// A one-second 160x90 movie at 30 fps that shows its `name` (and takes a `size`).
+pub const SHORT_MOVIE: &str = r##"{
+    "canvas": {"width": 160, "height": 90, "fps": 30, "background": "#203040"},
+    "variables": {
+        "name": {"type": "text", "default": "friend", "max_length": 20},
+        "size": {"type": "number", "default": 20, "min": 8, "max": 40}
+    },
+    "scenes": [{"duration": 1, "layers": [
+        {"type": "shape", "shape": "ellipse", "x": 10, "y": 10, "width": 40, "height": 40, "fill": "#ffaa00",
+         "animate": {"x": [{"t": 0, "value": 0}, {"t": 1, "value": 110}]}},
+        {"type": "text", "text": "Hi {name}", "font": {"size": 20}, "x": 10, "y": 50}
+    ]}]
+}"##;
+
 pub fn repo_path(relative: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(relative)
 }
