@@ -877,6 +877,25 @@ async fn a_batch_of_fifty_finishes_with_fifty_valid_results() {
         "a running batch takes no tasks"
     );
 
+    // Batch renders run on threads at the lowest scheduling priority.
+    let mut background = 0;
+    for task in std::fs::read_dir(format!("/proc/{}/task", server.child.id())).expect("threads") {
+        let task = task.expect("thread").path();
+        let name = std::fs::read_to_string(task.join("comm")).unwrap_or_default();
+        if name.starts_with("render-backgrou") {
+            let stat = std::fs::read_to_string(task.join("stat")).expect("stat");
+            // The fields after the command's closing parenthesis; nice is the 17th.
+            let fields: Vec<&str> = stat
+                .rsplit_once(')')
+                .expect("stat")
+                .1
+                .split_whitespace()
+                .collect();
+            assert_eq!(fields[16], "19", "{name}: {stat}");
+            background += 1;
+        }
+    }
+    assert!(background > 0, "no background render threads");
     let done = wait_for_batch(&client, &server, &id).await;
     assert_eq!(
         (

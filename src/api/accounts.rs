@@ -111,11 +111,6 @@ impl Accounts {
         }
     }
 
-    /// Renders that requests are running now, across accounts.
-    pub fn running_renders(&self) -> u32 {
-        lock(&self.running).values().sum()
-    }
-
     /// The API key a request presents, if it is one this server knows.
     pub fn key<'h>(&self, headers: &'h HeaderMap) -> Option<&'h str> {
         let key = headers

@@ -5,19 +5,18 @@
 //! POST /v2/batch {routing, webhook?, project?}     ─▶ {id}
 //! POST /v2/batch/{id}/tasks {tasks: [{movie, params, format, upload?}]}   (while open)
 //! POST /v2/batch/{id}/run                          ─▶ runner: one task per free batch slot,
-//!                                                     each a token rendered on one thread,
-//!                                                     then its uploads
+//!                                                     each a token rendered in the
+//!                                                     background, then its uploads
 //! GET  /v2/batch/{id}, /v2/batch/{id}/results      ─▶ counts; token, url, status per task
 //! POST /v2/batch/{id}/cancel                       ─▶ pending tasks cancelled
 //! ```
 //!
 //! A task's `movie` is `project/movie`, or a bare name in the project the caller's API key
 //! is bound to, else the configured default project. Interactive requests keep priority:
-//! a batch task waits to start while requests are rendering (up to a few seconds, so that
-//! batches still move under constant load), and renders on a single thread.
+//! batch tasks render on the background pool, whose threads run at the lowest scheduling
+//! priority and so take only the processor time that requests leave idle.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
@@ -28,7 +27,7 @@ use super::handlers::{json, options_for, output_url, pending_record, read_body, 
 use super::route::{BatchAction, Mode};
 use super::server::App;
 use super::token::Token;
-use crate::deliver::finished::{public_message, Lookup, OutputRequest};
+use crate::deliver::finished::{public_message, Lookup, OutputRequest, Priority};
 use crate::error::Result;
 use crate::output::{Format, OutputOptions};
 use crate::project::{is_plain_name, MovieChoice};
@@ -41,8 +40,6 @@ type Answer = std::result::Result<hyper::Response<crate::deliver::Body>, ApiErro
 const MAX_TASKS_PER_REQUEST: usize = 10_000;
 /// Results one page lists, unless `limit` asks for fewer.
 const RESULTS_PAGE: u32 = 1000;
-/// The longest a batch task waits for interactive renders to end.
-const MAX_YIELD: Duration = Duration::from_secs(5);
 
 pub(super) async fn dispatch(
     app: &Arc<App>,
@@ -399,7 +396,6 @@ async fn run_batch(app: Arc<App>, id: String) {
         let Ok(slot) = Arc::clone(&app.batch_slots).acquire_owned().await else {
             break;
         };
-        yield_to_requests(&app).await;
         let batch = match app.tokens.batch(&id) {
             Ok(Some(batch)) if batch.state == BatchState::Running => batch,
             _ => break,
@@ -437,14 +433,6 @@ async fn run_batch(app: Arc<App>, id: String) {
                        "failed": counts.failed}),
             );
         }
-    }
-}
-
-/// Waits while requests are rendering, at most [`MAX_YIELD`].
-async fn yield_to_requests(app: &App) {
-    let started = Instant::now();
-    while app.accounts.running_renders() > 0 && started.elapsed() < MAX_YIELD {
-        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 
@@ -502,7 +490,11 @@ async fn render_task(
     let rendered = match app.finished.lookup(&request) {
         Ok(Lookup::Stored(stored)) => Ok(stored),
         Ok(Lookup::Rendering(render)) => render.await,
-        Ok(Lookup::Missing) => app.finished.start(request, ()).await,
+        Ok(Lookup::Missing) => {
+            app.finished
+                .start_at(request, (), Priority::Background)
+                .await
+        }
         Err(e) => Err(e),
     };
     if !uploads.is_empty() {
@@ -523,7 +515,6 @@ fn new_token(app: &App, batch: &BatchRecord, task: &BatchTask) -> Result<TokenRe
     let token = Token::generate(&app.settings.region)?;
     let record = TokenRecord {
         routing_key: batch.routing.clone(),
-        // One thread per task: the other cores stay with interactive requests.
         parallel: 1,
         upload: task.upload.clone(),
         ..pending_record(

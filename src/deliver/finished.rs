@@ -100,6 +100,16 @@ pub fn output_file_name(key: &str, format: Format) -> String {
 
 type SharedRender = Shared<BoxFuture<'static, Result<OutputRecord>>>;
 
+/// How a render shares the processor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Priority {
+    /// A request waits for it: the pools of its `parallel`.
+    Interactive,
+    /// Nobody waits (batches): a pool of threads at the lowest scheduling priority, which
+    /// take the cores only when interactive renders leave them idle.
+    Background,
+}
+
 /// Told of renders as they go: what delivers results to other services listens here.
 pub trait RenderEvents: Send + Sync {
     /// A render of a token's default output began.
@@ -135,6 +145,8 @@ pub struct Finished {
     encoders: Encoders,
     /// Pools of 1, 2, ... threads, up to the machine's cores: a render's `parallel`.
     pools: Vec<Arc<rayon::ThreadPool>>,
+    /// One thread per core at the lowest priority, for background renders.
+    background: Arc<rayon::ThreadPool>,
     tokens: Arc<TokenStore>,
     blobs: BlobStore,
     in_flight: Mutex<HashMap<(String, String), SharedRender>>,
@@ -182,11 +194,19 @@ impl Finished {
                     .map_err(|e| Error::internal(format!("render pool: {e}")))
             })
             .collect::<Result<_>>()?;
+        let background = rayon::ThreadPoolBuilder::new()
+            .num_threads(cores)
+            .thread_name(|i| format!("render-background-{i}"))
+            .start_handler(|_| lower_priority())
+            .build()
+            .map(Arc::new)
+            .map_err(|e| Error::internal(format!("background render pool: {e}")))?;
         Ok(Self {
             projects_dir,
             loader,
             encoders,
             pools,
+            background,
             tokens,
             blobs,
             in_flight: Mutex::new(HashMap::new()),
@@ -297,6 +317,18 @@ impl Finished {
         request: OutputRequest,
         admission: A,
     ) -> Result<OutputRecord> {
+        self.start_at(request, admission, Priority::Interactive)
+            .await
+    }
+
+    /// As [`Finished::start`], at `priority`. A request that joins a render in flight gets
+    /// that render's priority.
+    pub async fn start_at<A: Send + 'static>(
+        self: &Arc<Self>,
+        request: OutputRequest,
+        admission: A,
+        priority: Priority,
+    ) -> Result<OutputRecord> {
         let id = (request.record.token.clone(), request.key());
         let render = {
             let mut in_flight = lock(&self.in_flight);
@@ -315,7 +347,7 @@ impl Finished {
                     let task = tokio::spawn(async move {
                         let _admission = admission;
                         let entry = entry;
-                        entry.finished.render_and_store(request).await
+                        entry.finished.render_and_store(request, priority).await
                     });
                     task.map(|joined| {
                         joined.unwrap_or_else(|e| Err(Error::internal(format!("render task: {e}"))))
@@ -347,7 +379,11 @@ impl Finished {
         self.blobs.path(token_id, &output.file)
     }
 
-    async fn render_and_store(&self, request: OutputRequest) -> Result<OutputRecord> {
+    async fn render_and_store(
+        &self,
+        request: OutputRequest,
+        priority: Priority,
+    ) -> Result<OutputRecord> {
         let token = request.record.token.clone();
         let is_default = request.is_default();
         let progress = Arc::new(Progress::new(request.record.total_frames));
@@ -360,7 +396,7 @@ impl Finished {
             }
         }
 
-        let mut result = self.render(&request, &progress).await;
+        let mut result = self.render(&request, &progress, priority).await;
         // Deleted while rendering: what was just written goes too.
         match self.tokens.get(&token, i64::MIN) {
             Ok(Some(_)) => {}
@@ -436,6 +472,7 @@ impl Finished {
         &self,
         request: &OutputRequest,
         progress: &Arc<Progress>,
+        priority: Priority,
     ) -> Result<OutputRecord> {
         let record = &request.record;
         let bound = self.bind(record, request.format)?;
@@ -443,7 +480,10 @@ impl Finished {
             .project
             .renderer(&bound.movie, bound.params, &self.loader)
             .await?;
-        let pool = self.pool(record.parallel);
+        let pool = match priority {
+            Priority::Interactive => self.pool(record.parallel),
+            Priority::Background => Arc::clone(&self.background),
+        };
         let encoders = self.encoders.clone();
         let (format, options) = (request.format, request.options.clone());
         let progress = Arc::clone(progress);
@@ -460,7 +500,13 @@ impl Finished {
         // Drawing, encoding, hashing and writing files all block: none of it runs on the
         // threads that answer requests.
         let (output, frames) = tokio::task::spawn_blocking(move || {
-            let rendered = render_output(&renderer, format, &options, &encoders, &pool, &progress)?;
+            let draw = || render_output(&renderer, format, &options, &encoders, &pool, &progress);
+            // In the background, encoding and the FFmpeg it starts run on the pool's
+            // low-priority threads too.
+            let rendered = match priority {
+                Priority::Interactive => draw(),
+                Priority::Background => pool.install(draw),
+            }?;
             for part in &rendered.parts {
                 let content_type = content_type_of(&part.name);
                 let stored = store(&blobs, &token_id, &part.name, &part.bytes, content_type)?;
@@ -498,6 +544,15 @@ impl Finished {
             "rendered"
         );
         Ok(output)
+    }
+}
+
+/// Gives the calling thread the lowest scheduling priority (nice 19), which the processes
+/// it starts inherit. Where that fails the thread keeps its priority.
+fn lower_priority() {
+    let thread = rustix::thread::gettid();
+    if let Err(e) = rustix::process::setpriority_process(Some(thread), 19) {
+        tracing::warn!(error = %e, "a background render thread keeps its priority");
     }
 }
 
