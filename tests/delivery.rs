@@ -252,7 +252,12 @@ struct Receiver {
 
 impl Receiver {
     async fn start() -> Self {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        Self::start_on(0).await
+    }
+
+    /// A receiver on `port` of loopback (0: any free port).
+    async fn start_on(port: u16) -> Self {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
             .await
             .expect("bind");
         let addr = listener.local_addr().expect("addr");
@@ -1075,4 +1080,60 @@ async fn credentials_stay_out_of_answers_and_logs() {
             assert!(!text.contains(secret), "{secret} appears in the {place}");
         }
     }
+}
+
+#[tokio::test]
+async fn events_not_delivered_yet_are_sent_after_a_restart() {
+    let dir = test_dir("events-restart");
+    let projects = dir.join("projects");
+    std::fs::create_dir_all(projects.join("test")).expect("project");
+    std::fs::write(projects.join("test/short.json"), SHORT).expect("movie");
+    let write_settings = |name: &str, backoff_ms: u64| {
+        let path = dir.join(name);
+        let text = format!(
+            "[delivery]\nattempts = 3\nbackoff_ms = {backoff_ms}\nwebhook_secret = \"{SECRET}\"\n"
+        );
+        std::fs::write(&path, text).expect("settings");
+        path.to_string_lossy().into_owned()
+    };
+    // Nothing listens on the webhook's port yet, and the first retry is a minute away.
+    let port = free_port();
+    let slow = write_settings("slow.toml", 60_000);
+    let allow = ["--allow-host", "127.0.0.1"];
+    let server = Server::start_on(
+        dir.join("data"),
+        projects.clone(),
+        &[&["--config", slow.as_str()][..], &allow].concat(),
+    );
+    let client = Client::new();
+    let (status, body) = post(
+        &client,
+        &server.url("/v2/render/test"),
+        json!({"movie": "short", "webhook": format!("http://127.0.0.1:{port}/events")}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let token = body["token"].as_str().expect("token").to_owned();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (data, projects) = server.stop();
+
+    let receiver = Receiver::start_on(port).await;
+    let fast = write_settings("fast.toml", 50);
+    let _server = Server::start_on(
+        data,
+        projects,
+        &[&["--config", fast.as_str()][..], &allow].concat(),
+    );
+    receiver
+        .wait_for("finished", |s| {
+            String::from_utf8_lossy(&s.body).contains("\"finished\"")
+        })
+        .await;
+    let events = receiver.events("/events");
+    let names: Vec<&str> = events.iter().filter_map(|e| e["event"].as_str()).collect();
+    assert!(
+        names.contains(&"started") && names.contains(&"finished"),
+        "{names:?}"
+    );
+    assert!(events.iter().all(|e| e["token"] == token.as_str()));
 }

@@ -12,7 +12,8 @@
 //! ```
 //!
 //! A task is claimed in the store before it runs, so it is sent once however many renders
-//! finish its output; tasks still running when the server stops run again when it starts.
+//! finish its output; tasks still running when the server stops run again when it starts,
+//! and so do events not delivered yet.
 
 pub mod http;
 pub mod s3;
@@ -32,7 +33,7 @@ use crate::assets::AddressPolicy;
 use crate::deliver::finished::{public_message, Finished, Lookup, OutputRequest, RenderEvents};
 use crate::error::Result;
 use crate::output::{Format, OutputOptions};
-use crate::store::{unix_now, OutputRecord, TokenRecord, TokenStore, UploadState};
+use crate::store::{unix_now, OutputRecord, PendingEvent, TokenRecord, TokenStore, UploadState};
 
 /// The id part of a token (`v2:<region>:<id>`), which names its folder of outputs.
 fn token_id(token: &str) -> &str {
@@ -163,10 +164,15 @@ impl Publisher {
         }
     }
 
-    /// Runs again the uploads that were running when the server stopped.
+    /// Sends again the events, and runs again the uploads, that were on their way when
+    /// the server stopped; how many.
     pub fn resume(&self) -> Result<usize> {
+        let events = self.tokens.pending_events()?;
+        let mut resumed = events.len();
+        for pending in events {
+            self.spawn_delivery(pending);
+        }
         let rows = self.tokens.running_uploads()?;
-        let mut resumed = 0;
         for row in rows {
             let Some(record) = self.tokens.get(&row.token, unix_now())? else {
                 continue;
@@ -309,50 +315,36 @@ impl Publisher {
         }
     }
 
-    /// POSTs an event as signed JSON in the background, retried with backoff.
+    /// POSTs an event as signed JSON in the background, retried with backoff. The event
+    /// is kept in the store until it is delivered or given up, so that a restart sends
+    /// it again.
     pub fn send_event(&self, url: String, event: &str, payload: Value) {
-        let mut body = json!({
-            "event": event,
-            "id": random_id(),
-            "time": unix_now(),
-        });
+        let id = random_id();
+        let mut body = json!({"event": event, "id": id, "time": unix_now()});
         if let (Some(body), Value::Object(fields)) = (body.as_object_mut(), payload) {
             body.extend(fields);
         }
+        let pending = PendingEvent {
+            id,
+            url,
+            event: event.to_owned(),
+            body: body.to_string(),
+        };
+        if let Err(e) = self.tokens.queue_event(&pending, unix_now()) {
+            tracing::warn!(event = %pending.event, error = %e, "event not kept for retries");
+        }
+        self.spawn_delivery(pending);
+    }
+
+    fn spawn_delivery(&self, pending: PendingEvent) {
         let outbound = self.outbound.clone();
-        let event = event.to_owned();
+        let tokens = Arc::clone(&self.tokens);
         tokio::spawn(async move {
-            let Ok(url) = url::Url::parse(&url) else {
-                return;
-            };
-            let body = body.to_string();
-            let signature = outbound
-                .settings
-                .webhook_secret
-                .as_ref()
-                .map(|secret| sign::body_signature(secret.as_bytes(), body.as_bytes()));
-            let build = || {
-                let mut request = outbound
-                    .client()
-                    .post(url.clone())
-                    .header(reqwest::header::CONTENT_TYPE, "application/json")
-                    .header("x-framecast-event", event.as_str())
-                    .body(body.clone());
-                if let Some(signature) = &signature {
-                    request = request.header("x-framecast-signature", signature.as_str());
-                }
-                Ok(request)
-            };
-            let describe = |status: u16, _: &[u8]| format!("the webhook answered {status}");
-            let (result, attempts) = outbound.send(&url, build, describe).await;
-            if let Err(failure) = result {
-                tracing::warn!(
-                    url = %task::shown_url(&url),
-                    event = %event,
-                    attempts,
-                    error = %failure.message,
-                    "event not delivered"
-                );
+            if let Ok(url) = url::Url::parse(&pending.url) {
+                deliver_event(&outbound, &url, &pending).await;
+            }
+            if let Err(e) = tokens.event_done(&pending.id) {
+                tracing::warn!(event = %pending.event, error = %e, "delivered event still kept");
             }
         });
     }
@@ -363,6 +355,38 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// One event's delivery: signed, retried; failures are logged.
+async fn deliver_event(outbound: &Outbound, url: &url::Url, pending: &PendingEvent) {
+    let signature = outbound
+        .settings
+        .webhook_secret
+        .as_ref()
+        .map(|secret| sign::body_signature(secret.as_bytes(), pending.body.as_bytes()));
+    let build = || {
+        let mut request = outbound
+            .client()
+            .post(url.clone())
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .header("x-framecast-event", pending.event.as_str())
+            .body(pending.body.clone());
+        if let Some(signature) = &signature {
+            request = request.header("x-framecast-signature", signature.as_str());
+        }
+        Ok(request)
+    };
+    let describe = |status: u16, _: &[u8]| format!("the webhook answered {status}");
+    let (result, attempts) = outbound.send(url, build, describe).await;
+    if let Err(failure) = result {
+        tracing::warn!(
+            url = %task::shown_url(url),
+            event = %pending.event,
+            attempts,
+            error = %failure.message,
+            "event not delivered"
+        );
+    }
 }
 
 /// 128 random bits in hex, naming one event delivery.

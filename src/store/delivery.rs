@@ -4,6 +4,7 @@
 //! ```text
 //! uploads  (token, task, state, result; PK (token, task))   task: index in `upload`
 //! webhooks (token PK, url)
+//! events   (id PK, url, event, body, created_at)   events not delivered yet
 //! ```
 //!
 //! A task is claimed once (its row inserted) before it runs, so that the render that
@@ -25,7 +26,24 @@ pub(super) const SCHEMA: &str = "
     CREATE TABLE IF NOT EXISTS webhooks (
         token TEXT PRIMARY KEY,
         url TEXT NOT NULL
+    );
+    CREATE TABLE IF NOT EXISTS events (
+        id TEXT PRIMARY KEY,
+        url TEXT NOT NULL,
+        event TEXT NOT NULL,
+        body TEXT NOT NULL,
+        created_at INTEGER NOT NULL
     );";
+
+/// An event on its way to a webhook or callback.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingEvent {
+    pub id: String,
+    pub url: String,
+    pub event: String,
+    /// The JSON body, exactly as signed and sent.
+    pub body: String,
+}
 
 /// Where an upload task stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -122,6 +140,41 @@ impl TokenStore {
         })
     }
 
+    /// Keeps an event until [`TokenStore::event_done`] says it was delivered or given up.
+    pub fn queue_event(&self, event: &PendingEvent, now: i64) -> Result<()> {
+        self.with(|c| {
+            c.execute(
+                "INSERT OR REPLACE INTO events VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![event.id, event.url, event.event, event.body, now],
+            )
+            .map(|_| ())
+        })
+    }
+
+    pub fn event_done(&self, id: &str) -> Result<()> {
+        self.with(|c| {
+            c.execute("DELETE FROM events WHERE id = ?1", params![id])
+                .map(|_| ())
+        })
+    }
+
+    /// Events not delivered yet, oldest first.
+    pub fn pending_events(&self) -> Result<Vec<PendingEvent>> {
+        self.with(|c| {
+            let mut query =
+                c.prepare("SELECT id, url, event, body FROM events ORDER BY created_at, id")?;
+            let rows = query.query_map([], |row| {
+                Ok(PendingEvent {
+                    id: row.get(0)?,
+                    url: row.get(1)?,
+                    event: row.get(2)?,
+                    body: row.get(3)?,
+                })
+            })?;
+            rows.collect()
+        })
+    }
+
     pub fn set_webhook(&self, token: &str, url: &str) -> Result<()> {
         self.with(|c| {
             c.execute(
@@ -177,5 +230,15 @@ mod tests {
             Some("https://hooks.example/x")
         );
         assert!(store.webhook("v2:local:b").expect("hook").is_none());
+        let event = PendingEvent {
+            id: "e1".to_owned(),
+            url: "https://hooks.example/x".to_owned(),
+            event: "finished".to_owned(),
+            body: "{}".to_owned(),
+        };
+        store.queue_event(&event, 5).expect("queue");
+        assert_eq!(store.pending_events().expect("pending"), [event]);
+        store.event_done("e1").expect("done");
+        assert!(store.pending_events().expect("pending").is_empty());
     }
 }

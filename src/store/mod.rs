@@ -8,7 +8,7 @@ mod tokens;
 
 pub use batches::{BatchRecord, BatchState, BatchTask, TaskCounts, TaskState};
 pub use blobs::{BlobStore, BlobWriter};
-pub use delivery::{UploadRow, UploadState};
+pub use delivery::{PendingEvent, UploadRow, UploadState};
 pub use tokens::{OutputRecord, RenderState, TokenRecord, TokenStore};
 
 /// Now, in Unix seconds: the clock of every stored time.
