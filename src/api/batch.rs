@@ -477,8 +477,10 @@ async fn render_task(
         .as_ref()
         .and_then(|u| parse_tasks(u).ok())
         .unwrap_or_default();
-    app.publisher
-        .claim_all(&record, &uploads)
+    // After a restart, uploads claimed before it are the publisher's to run again.
+    let uploads = app
+        .publisher
+        .claim(&record, &uploads)
         .map_err(|e| fail(Some(&token), e))?;
     let id = token.rsplit(':').next().unwrap_or_default().to_owned();
     let request = OutputRequest {

@@ -162,7 +162,7 @@ async fn create(app: &Arc<App>, project: &str, request: Request<Incoming>, start
     let mut accepted = false;
     if let Some(slot) = slot {
         // Claimed before the render, so that its end does not start them a second time.
-        app.publisher.claim_all(&record, &body.uploads)?;
+        let tasks = app.publisher.claim(&record, &body.uploads)?;
         let request = OutputRequest {
             record: record.clone(),
             token_id: token.id().to_owned(),
@@ -175,7 +175,6 @@ async fn create(app: &Arc<App>, project: &str, request: Request<Incoming>, start
         };
         if body.run_async {
             let publisher = Arc::clone(&app.publisher);
-            let tasks = body.uploads.clone();
             accepted = !tasks.is_empty();
             tokio::spawn(async move {
                 let _ = render.await;
@@ -186,7 +185,7 @@ async fn create(app: &Arc<App>, project: &str, request: Request<Incoming>, start
         } else {
             let rendered = render.await;
             // A failed render still runs its tasks, which fail and call `onerror`.
-            let results = app.publisher.run_claimed(&record, &body.uploads).await;
+            let results = app.publisher.run_claimed(&record, &tasks).await;
             rendered?;
             accepted = body.uploads.iter().any(|task| task.run_async);
             uploads = (!results.is_empty()).then_some(results);

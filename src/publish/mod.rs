@@ -127,20 +127,34 @@ impl Publisher {
         Ok(())
     }
 
-    /// Claims every upload task of a new token, so that only the caller runs them.
-    pub fn claim_all(&self, record: &TokenRecord, tasks: &[UploadTask]) -> Result<()> {
-        for index in 0..tasks.len() {
-            self.tokens.claim_upload(&record.token, index as u32)?;
+    /// Claims a token's upload tasks, so that only the caller runs them; the tasks it
+    /// claimed (none that were claimed before, such as after a restart), with their
+    /// indexes.
+    pub fn claim(
+        &self,
+        record: &TokenRecord,
+        tasks: &[UploadTask],
+    ) -> Result<Vec<(u32, UploadTask)>> {
+        let mut claimed = Vec::with_capacity(tasks.len());
+        for (index, task) in tasks.iter().enumerate() {
+            let index = index as u32;
+            if self.tokens.claim_upload(&record.token, index)? {
+                claimed.push((index, task.clone()));
+            }
         }
-        Ok(())
+        Ok(claimed)
     }
 
     /// Runs claimed tasks: synchronous ones now, their results returned in order;
     /// asynchronous ones in the background, reported as running.
-    pub async fn run_claimed(&self, record: &TokenRecord, tasks: &[UploadTask]) -> Vec<Value> {
+    pub async fn run_claimed(
+        &self,
+        record: &TokenRecord,
+        tasks: &[(u32, UploadTask)],
+    ) -> Vec<Value> {
         let mut results = Vec::with_capacity(tasks.len());
-        for (index, task) in tasks.iter().enumerate() {
-            let index = index as u32;
+        for (index, task) in tasks {
+            let index = *index;
             if task.run_async {
                 self.spawn_task(record.clone(), index, task.clone());
                 results.push(json!({
