@@ -161,7 +161,16 @@ async fn add_tasks(app: &Arc<App>, batch: &BatchRecord, request: Request<Incomin
             read_task(app, batch, task).map_err(|e| e.with_prefix(&format!("tasks[{i}]")))
         })
         .collect::<std::result::Result<Vec<_>, _>>()?;
-    let total = app.tokens.add_batch_tasks(&batch.id, &tasks)?;
+    // Checked again as they are added: the batch may have started meanwhile.
+    let total = app
+        .tokens
+        .add_batch_tasks(&batch.id, &tasks)?
+        .ok_or_else(|| {
+            conflict(format!(
+                "batch {} started while its tasks arrived; tasks are added before it runs",
+                batch.id
+            ))
+        })?;
     Ok(json(
         StatusCode::OK,
         &json!({"id": batch.id, "added": tasks.len(), "total": total, "status": 200}),
@@ -351,8 +360,17 @@ fn cancel(app: &App, batch: &BatchRecord) -> Answer {
             batch.state.as_str()
         )));
     }
-    app.tokens
-        .set_batch_state(&batch.id, BatchState::Cancelled, None)?;
+    let cancelled_now = [BatchState::Open, BatchState::Running]
+        .into_iter()
+        .map(|from| {
+            app.tokens
+                .set_batch_state(&batch.id, BatchState::Cancelled, Some(from))
+        })
+        .collect::<Result<Vec<bool>>>()?
+        .contains(&true);
+    if !cancelled_now {
+        return Err(conflict(format!("batch {} ended meanwhile", batch.id)));
+    }
     let cancelled = app.tokens.cancel_batch_tasks(&batch.id)?;
     tracing::info!(batch = %batch.id, cancelled, "batch cancelled");
     if let Some(url) = &batch.webhook {

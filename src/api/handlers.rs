@@ -184,8 +184,13 @@ async fn create(app: &Arc<App>, project: &str, request: Request<Incoming>, start
             });
         } else {
             let rendered = render.await;
-            // A failed render still runs its tasks, which fail and call `onerror`.
-            let results = app.publisher.run_claimed(&record, &tasks).await;
+            // A failed render still runs its tasks, which fail and call `onerror`. They run
+            // as a task of their own, so a client that hangs up does not cut them short.
+            let publisher = Arc::clone(&app.publisher);
+            let running = tokio::spawn(async move { publisher.run_claimed(&record, &tasks).await });
+            let results = running
+                .await
+                .map_err(|e| ApiError::from(crate::Error::internal(format!("uploads: {e}"))))?;
             rendered?;
             accepted = body.uploads.iter().any(|task| task.run_async);
             uploads = (!results.is_empty()).then_some(results);

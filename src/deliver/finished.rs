@@ -414,7 +414,9 @@ impl Finished {
         }
 
         if let Some(saver) = saver {
+            // Waited for, so that no progress it was writing lands after the final state.
             saver.abort();
+            let _ = saver.await;
             let (state, done, error) = match &result {
                 Ok(_) => (RenderState::Done, request.record.total_frames, None),
                 Err(e) => (

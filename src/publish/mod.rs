@@ -464,7 +464,10 @@ impl RenderEvents for Publisher {
             }
         }
         // A token made without rendering sends its uploads once their outputs exist.
-        let plain = request.options == OutputOptions::default().for_format(request.format);
+        let plain = OutputOptions {
+            parts_prefix: String::new(),
+            ..request.options.clone()
+        } == OutputOptions::default().for_format(request.format);
         let Some(upload) = record.upload.as_ref().filter(|_| result.is_ok() && plain) else {
             return;
         };

@@ -278,6 +278,14 @@ impl Upload<'_> {
         }
         let url = url::Url::parse(&target)
             .map_err(|e| (Failure::permanent(format!("the object URL: {e}")), 0))?;
+        // Signed as sent: the host as the client writes it (lowercase, no default port)
+        // and the path as parsed.
+        let host = match (url.host_str(), url.port()) {
+            (Some(host), Some(port)) => format!("{host}:{port}"),
+            (Some(host), None) => host.to_owned(),
+            (None, _) => return Err((Failure::permanent("the object URL has no host"), 0)),
+        };
+        let path = url.path().to_owned();
         headers.push(("x-amz-content-sha256".to_owned(), payload_hash.clone()));
         let method = reqwest::Method::from_bytes(method.as_bytes())
             .map_err(|e| (Failure::permanent(e.to_string()), 0))?;
@@ -286,7 +294,7 @@ impl Upload<'_> {
         let build = || {
             let time = amz_time(crate::store::unix_now());
             let mut signed = headers.clone();
-            signed.push(("host".to_owned(), endpoint.host.clone()));
+            signed.push(("host".to_owned(), host.clone()));
             signed.push(("x-amz-date".to_owned(), time.clone()));
             let mut request = client.request(method.clone(), url.clone());
             if let Some((id, secret)) = &destination.credentials {
@@ -297,7 +305,7 @@ impl Upload<'_> {
                 };
                 let authorization = signer.authorization(
                     method.as_str(),
-                    &endpoint.path,
+                    &path,
                     query,
                     &signed,
                     &payload_hash,

@@ -113,7 +113,11 @@ impl Outbound {
             attempt += 1;
             let result = match self.check(url) {
                 Ok(()) => self.once(build(), &describe).await,
-                Err(e) => Err(Failure::permanent(e.message().to_owned())),
+                // The message names the URL: without what may hold credentials.
+                Err(e) => Err(Failure::permanent(
+                    e.message()
+                        .replace(url.as_str(), &crate::publish::task::shown_url(url)),
+                )),
             };
             match result {
                 Err(failure) if failure.transient && attempt < self.settings.attempts => {
@@ -144,7 +148,7 @@ impl Outbound {
             .map_err(network_failure)?;
         let status = response.status().as_u16();
         let headers = response.headers().clone();
-        let body = response.bytes().await.map_err(network_failure)?;
+        let body = read_capped(response).await?;
         if (200..300).contains(&status) {
             return Ok(Answer {
                 status,
@@ -174,14 +178,33 @@ impl Outbound {
     }
 }
 
-/// A failure to reach a destination; refused addresses are permanent.
+/// The most of an answer's body that is read: destinations answer with a little XML or
+/// text, and one that sends more must not fill the server's memory.
+const MAX_ANSWER_BYTES: usize = 64 << 10;
+
+/// An answer's body, cut at [`MAX_ANSWER_BYTES`].
+async fn read_capped(mut response: reqwest::Response) -> Result<bytes::Bytes, Failure> {
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(network_failure)? {
+        let room = MAX_ANSWER_BYTES - body.len();
+        body.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        if body.len() == MAX_ANSWER_BYTES {
+            break;
+        }
+    }
+    Ok(body.into())
+}
+
+/// A failure to reach a destination; refused addresses and requests that cannot be
+/// built are permanent.
 fn network_failure(error: reqwest::Error) -> Failure {
+    let builder = error.is_builder();
     let explained = match error.url().map(crate::publish::task::shown) {
         Some(url) => crate::assets::fetch::explain(&url, error.without_url()),
         None => crate::Error::asset(format!("the destination: {error}")),
     };
     Failure {
-        transient: explained.kind() != ErrorKind::AssetRefused,
+        transient: !builder && explained.kind() != ErrorKind::AssetRefused,
         message: explained.message().to_owned(),
         status: None,
     }

@@ -258,9 +258,14 @@ fn parse_s3(d: &Map<String, Value>, at: &str) -> Result<S3Destination, String> {
     }
     let filename = string(d, "filename", at)?;
     if let Some(key) = &filename {
-        if key.is_empty() || key.len() > 1024 || key.starts_with('/') {
+        // URLs resolve `.` and `..`, so such a key would be written elsewhere.
+        let dots = key
+            .split('/')
+            .any(|segment| segment == "." || segment == "..");
+        if key.is_empty() || key.len() > 1024 || key.starts_with('/') || dots {
             return Err(format!(
-                "{at}.filename: expected an object key of 1 to 1024 bytes not starting with '/'"
+                "{at}.filename: expected an object key of 1 to 1024 bytes, not starting with \
+                 '/', without `.` or `..` segments"
             ));
         }
     }
@@ -360,6 +365,16 @@ fn parse_s3(d: &Map<String, Value>, at: &str) -> Result<S3Destination, String> {
             ))
         }
     };
+    let header = |name: &str| -> Result<Option<String>, String> {
+        let value = string(d, name, at)?;
+        match &value {
+            Some(v) if !v.bytes().all(|b| (b' '..=b'~').contains(&b)) => Err(format!(
+                "{at}.{name}: expected printable ASCII (encode other characters, as RFC 5987 \
+                 does for file names)"
+            )),
+            _ => Ok(value),
+        }
+    };
     Ok(S3Destination {
         bucket,
         filename,
@@ -367,10 +382,10 @@ fn parse_s3(d: &Map<String, Value>, at: &str) -> Result<S3Destination, String> {
         host,
         region,
         secure: boolean(d, "secure", at)?.unwrap_or(true),
-        content_type: string(d, "contenttype", at)?,
-        content_disposition: string(d, "contentdisposition", at)?,
+        content_type: header("contenttype")?,
+        content_disposition: header("contentdisposition")?,
         acl,
-        cache_control: string(d, "cachecontrol", at)?,
+        cache_control: header("cachecontrol")?,
         metadata,
     })
 }
@@ -512,5 +527,14 @@ mod tests {
             r#"{"extension": "mp4", "destination": {"type": "s3", "bucket": "abc", "acl": "all"}}"#
         )
         .contains("public-read"));
+        assert!(error(
+            r#"{"extension": "mp4", "destination": {"type": "s3", "bucket": "abc", "filename": "a/../b"}}"#
+        )
+        .starts_with("upload.destination.filename"));
+        assert!(error(
+            r#"{"extension": "mp4", "destination": {"type": "s3", "bucket": "abc",
+                "contentdisposition": "attachment; filename=Zoë.mp4"}}"#
+        )
+        .starts_with("upload.destination.contentdisposition: expected printable ASCII"));
     }
 }

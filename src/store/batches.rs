@@ -226,11 +226,21 @@ impl TokenStore {
         .map(|n| n > 0)
     }
 
-    /// Appends tasks (their `index` is assigned here) to an open batch in one
-    /// transaction; the batch's task count after it.
-    pub fn add_batch_tasks(&self, id: &str, tasks: &[BatchTask]) -> Result<u64> {
+    /// Appends tasks (their `index` is assigned here) to a batch in one transaction, if
+    /// it is still open; the batch's task count after it, or `None` if it is not open.
+    pub fn add_batch_tasks(&self, id: &str, tasks: &[BatchTask]) -> Result<Option<u64>> {
         self.with(|c| {
             let transaction = c.unchecked_transaction()?;
+            let state: Option<String> = transaction
+                .query_row(
+                    "SELECT state FROM batches WHERE id = ?1",
+                    params![id],
+                    |row| row.get(0),
+                )
+                .optional()?;
+            if state.as_deref() != Some(BatchState::Open.as_str()) {
+                return Ok(None);
+            }
             let first: u32 = transaction.query_row(
                 "SELECT COUNT(*) FROM batch_tasks WHERE batch = ?1",
                 params![id],
@@ -254,7 +264,7 @@ impl TokenStore {
                 }
             }
             transaction.commit()?;
-            Ok(u64::from(first) + tasks.len() as u64)
+            Ok(Some(u64::from(first) + tasks.len() as u64))
         })
     }
 
@@ -431,15 +441,26 @@ mod tests {
                 store
                     .add_batch_tasks("b1", &[task("a"), task("b")])
                     .expect("add"),
-                2
+                Some(2)
             );
-            assert_eq!(store.add_batch_tasks("b1", &[task("c")]).expect("add"), 3);
+            assert_eq!(
+                store.add_batch_tasks("b1", &[task("c")]).expect("add"),
+                Some(3)
+            );
             assert!(store
                 .set_batch_state("b1", BatchState::Running, Some(BatchState::Open))
                 .expect("run"));
             assert!(!store
                 .set_batch_state("b1", BatchState::Running, Some(BatchState::Open))
                 .expect("run twice"));
+            assert_eq!(
+                store.add_batch_tasks("b1", &[task("d")]).expect("add"),
+                None
+            );
+            assert_eq!(
+                store.add_batch_tasks("b1", &[task("d")]).expect("add"),
+                None
+            );
             let first = store.claim_batch_task("b1").expect("claim").expect("task");
             assert_eq!((first.index, first.movie.as_str()), (0, "a"));
             store
