@@ -972,10 +972,11 @@ async fn a_batch_survives_a_restart_and_can_be_cancelled() {
     let config = settings.to_string_lossy().into_owned();
     let server = Server::start_on(data, projects, &["--config", &config]);
     let done = wait_for_batch(&client, &server, &id).await;
+    let all = get_json(&client, &server.url(&format!("/v2/batch/{id}/results"))).await;
     assert_eq!(
         (done["done"].as_u64(), done["failed"].as_u64()),
         (Some(12), Some(0)),
-        "{done}"
+        "{done} {all}"
     );
     let results = get_json(
         &client,

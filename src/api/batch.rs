@@ -414,6 +414,9 @@ async fn run_batch(app: Arc<App>, id: String) {
         let Ok(slot) = Arc::clone(&app.batch_slots).acquire_owned().await else {
             break;
         };
+        if stopping(&app) {
+            break;
+        }
         let batch = match app.tokens.batch(&id) {
             Ok(Some(batch)) if batch.state == BatchState::Running => batch,
             _ => break,
@@ -434,6 +437,10 @@ async fn run_batch(app: Arc<App>, id: String) {
         while running.try_join_next().is_some() {}
     }
     while running.join_next().await.is_some() {}
+    if stopping(&app) {
+        // Resumed at the next start.
+        return;
+    }
     let finished = app
         .tokens
         .set_batch_state(&id, BatchState::Done, Some(BatchState::Running));
@@ -454,10 +461,16 @@ async fn run_batch(app: Arc<App>, id: String) {
     }
 }
 
+fn stopping(app: &App) -> bool {
+    app.stopping.load(std::sync::atomic::Ordering::SeqCst)
+}
+
 async fn run_task(app: &Arc<App>, batch: &BatchRecord, task: BatchTask) {
     let index = task.index;
     let (state, token, error) = match render_task(app, batch, &task).await {
         Ok(token) => (TaskState::Done, Some(token), None),
+        // A render cut short by the shutdown runs again after the restart.
+        Err((token, _)) if stopping(app) => (TaskState::Pending, token, None),
         Err((token, message)) => (TaskState::Failed, token, Some(message)),
     };
     if let Err(e) =
@@ -518,7 +531,8 @@ async fn render_task(
         Err(e) => Err(e),
     };
     if !uploads.is_empty() {
-        app.publisher.run_claimed(&record, &uploads).await;
+        let failed = rendered.as_ref().err();
+        app.publisher.run_claimed(&record, &uploads, failed).await;
     }
     rendered
         .map(|_| token.clone())

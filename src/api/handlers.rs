@@ -173,24 +173,27 @@ async fn create(app: &Arc<App>, project: &str, request: Request<Incoming>, start
             let finished = Arc::clone(&app.finished);
             async move { finished.start(request, slot).await }
         };
-        if body.run_async {
-            let publisher = Arc::clone(&app.publisher);
-            accepted = !tasks.is_empty();
-            tokio::spawn(async move {
-                let _ = render.await;
-                if !tasks.is_empty() {
-                    publisher.run_claimed(&record, &tasks).await;
-                }
-            });
-        } else {
+        // The render and then its tasks run as a task of their own, so that a client that
+        // hangs up cuts neither short; a failed render fails its tasks, which call `onerror`.
+        let publisher = Arc::clone(&app.publisher);
+        let work = tokio::spawn(async move {
             let rendered = render.await;
-            // A failed render still runs its tasks, which fail and call `onerror`. They run
-            // as a task of their own, so a client that hangs up does not cut them short.
-            let publisher = Arc::clone(&app.publisher);
-            let running = tokio::spawn(async move { publisher.run_claimed(&record, &tasks).await });
-            let results = running
+            let results = match tasks.is_empty() {
+                true => Vec::new(),
+                false => {
+                    publisher
+                        .run_claimed(&record, &tasks, rendered.as_ref().err())
+                        .await
+                }
+            };
+            (rendered, results)
+        });
+        if body.run_async {
+            accepted = !body.uploads.is_empty();
+        } else {
+            let (rendered, results) = work
                 .await
-                .map_err(|e| ApiError::from(crate::Error::internal(format!("uploads: {e}"))))?;
+                .map_err(|e| ApiError::from(crate::Error::internal(format!("render task: {e}"))))?;
             rendered?;
             accepted = body.uploads.iter().any(|task| task.run_async);
             uploads = (!results.is_empty()).then_some(results);

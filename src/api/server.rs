@@ -124,6 +124,9 @@ pub struct App {
     pub publisher: Arc<Publisher>,
     /// Batch tasks rendering now, across all batches.
     pub batch_slots: Arc<tokio::sync::Semaphore>,
+    /// Set when shutdown begins: batches stop taking tasks, and renders that fail then
+    /// are put back to run after the restart.
+    pub stopping: std::sync::atomic::AtomicBool,
     next_request_id: AtomicU64,
 }
 
@@ -202,6 +205,7 @@ impl App {
             files,
             publisher,
             batch_slots,
+            stopping: std::sync::atomic::AtomicBool::new(false),
             next_request_id: AtomicU64::new(1),
         });
         // Work the last stop left unfinished goes on.
@@ -266,6 +270,7 @@ impl App {
         }
 
         tracing::info!("shutting down: no new connections, draining requests in flight");
+        self.stopping.store(true, Ordering::SeqCst);
         janitor.abort();
         if tokio::time::timeout(self.settings.drain_timeout, graceful.shutdown())
             .await

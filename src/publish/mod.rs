@@ -146,16 +146,22 @@ impl Publisher {
     }
 
     /// Runs claimed tasks: synchronous ones now, their results returned in order;
-    /// asynchronous ones in the background, reported as running.
+    /// asynchronous ones in the background, reported as running. After a failed render
+    /// (`render_error`) every task fails at once, without rendering again.
     pub async fn run_claimed(
         &self,
         record: &TokenRecord,
         tasks: &[(u32, UploadTask)],
+        render_error: Option<&crate::Error>,
     ) -> Vec<Value> {
         let mut results = Vec::with_capacity(tasks.len());
         for (index, task) in tasks {
             let index = *index;
-            if task.run_async {
+            if let Some(e) = render_error {
+                let message = format!("the render failed: {}", public_message(e));
+                let failed = Err((Failure::permanent(message), 0));
+                results.push(self.finish_task(record, index, task, failed));
+            } else if task.run_async {
                 self.spawn_task(record.clone(), index, task.clone());
                 results.push(json!({
                     "task": index,
@@ -278,6 +284,19 @@ impl Publisher {
                 },
             },
         };
+        self.finish_task(record, index, task, sent)
+    }
+
+    /// Records a task's end, and tells the callbacks and the webhook; its result.
+    fn finish_task(
+        &self,
+        record: &TokenRecord,
+        index: u32,
+        task: &UploadTask,
+        sent: std::result::Result<Value, (Failure, u32)>,
+    ) -> Value {
+        let token = &record.token;
+        let extension = task.extension.extension();
         let (state, mut result) = match sent {
             Ok(result) => (UploadState::Done, result),
             Err((failure, attempts)) => (
