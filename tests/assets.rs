@@ -429,4 +429,24 @@ fn clips_from_urls_go_through_the_same_checks_and_fetch_once() {
     let url = format!("http://127.0.0.1:{}/junk.mp4", junk.addr.port());
     let error = rt.block_on(allowed.clip(&project, &url)).expect_err("junk");
     assert_eq!(error.kind(), ErrorKind::AssetFailed, "{}", error.message());
+
+    // A playlist naming a file of the server is not followed: FFmpeg reads only the
+    // fetched bytes, as a single media file.
+    let local = common::repo_path("fixtures/projects/demo/footage.mp4");
+    let playlist = format!(
+        "#EXTM3U\n#EXT-X-TARGETDURATION:12\n#EXTINF:12,\nfile:{}\n#EXT-X-ENDLIST\n",
+        local.display()
+    );
+    let lure = TestServer::start("127.0.0.1:0", Arc::new(move |_| ok(playlist.as_bytes())));
+    for name in ["lure.mp4", "lure.m3u8"] {
+        let url = format!("http://127.0.0.1:{}/{name}", lure.addr.port());
+        let error = rt
+            .block_on(allowed.clip(&project, &url))
+            .expect_err("playlist");
+        assert_eq!(error.kind(), ErrorKind::AssetFailed, "{}", error.message());
+        let error = rt
+            .block_on(allowed.sound(&project, &url))
+            .expect_err("playlist as sound");
+        assert_eq!(error.kind(), ErrorKind::AssetFailed, "{}", error.message());
+    }
 }

@@ -5,7 +5,7 @@ use std::io::Read;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use super::video::VideoTools;
+use super::video::{VideoTools, INPUT_GUARD};
 use crate::error::{Error, ErrorKind, Result};
 use crate::movie::timeline::SAMPLE_RATE;
 
@@ -37,6 +37,7 @@ impl SoundFile {
         let streams = Command::new(&tools.ffprobe)
             .args(["-v", "error", "-select_streams", "a"])
             .args(["-show_entries", "stream=index", "-of", "csv=p=0"])
+            .args(INPUT_GUARD)
             .arg(path)
             .stdin(Stdio::null())
             .output()
@@ -54,6 +55,7 @@ impl SoundFile {
         }
         let mut child = Command::new(&tools.ffmpeg)
             .args(["-hide_banner", "-nostdin", "-loglevel", "error"])
+            .args(INPUT_GUARD)
             .arg("-i")
             .arg(path)
             .args([

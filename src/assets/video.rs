@@ -67,6 +67,17 @@ pub(super) struct ChunkKey {
     chunk: u64,
 }
 
+/// Input options for every FFmpeg and ffprobe run on a clip or sound: only plain
+/// files, through demuxers of single media files. A fetched file that is really a
+/// playlist (HLS, DASH, concat) would otherwise make FFmpeg open the local paths or
+/// URLs it lists, past the address policy that fetched it.
+pub(crate) const INPUT_GUARD: [&str; 4] = [
+    "-protocol_whitelist",
+    "file",
+    "-format_whitelist",
+    "mov,matroska,avi,mpegts,mpeg,flv,ogg,wav,mp3,aac,flac,asf,aiff,w64,caf,ivf,gif,mxf,m4v,h264,hevc",
+];
+
 /// The programs that probe and decode clips.
 #[derive(Debug, Clone)]
 pub struct VideoTools {
@@ -202,6 +213,7 @@ impl Clip {
         let mut child = Command::new(&self.tools.ffmpeg)
             .args(["-hide_banner", "-nostdin", "-loglevel", "error"])
             .args(["-ss", &format!("{seek:.6}")])
+            .args(INPUT_GUARD)
             .arg("-i")
             .arg(self.file.path())
             .args(["-map", "0:v:0", "-an", "-sn"])
@@ -300,6 +312,7 @@ fn probe(ffprobe: &Path, file: &Path) -> Result<ClipInfo> {
         .args(["-v", "error", "-select_streams", "v:0", "-count_packets"])
         .args(["-show_entries", "stream=width,height,r_frame_rate,nb_read_packets"])
         .args(["-of", "json"])
+        .args(INPUT_GUARD)
         .arg(file)
         .stdin(Stdio::null())
         .output()
