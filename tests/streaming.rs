@@ -424,6 +424,44 @@ async fn a_growing_get_playlist_lists_segments_as_they_finish() {
     assert!(!bytes(&client, &first_segment).await.is_empty());
 }
 
+#[tokio::test]
+async fn a_growing_get_playlist_counts_against_the_tier_while_it_renders() {
+    let config = test_dir("growing-tier-config").join("framecast.toml");
+    std::fs::write(
+        &config,
+        "[server.tiers.anonymous]\nconcurrent_renders = 1\n",
+    )
+    .expect("config");
+    let server = start(
+        "growing-tier",
+        &["--config", config.to_str().expect("path")],
+    );
+    let client = Client::new();
+    let first = token(&client, &server, "long", "Ann").await;
+    let second = token(&client, &server, "long", "Bob").await;
+
+    let answer = fetch(&client, &server.url(&format!("/v2/get/{first}.m3u8"))).await;
+    assert_eq!(answer.status(), StatusCode::OK);
+
+    // The first playlist's render holds the anonymous tier's one slot: a second growing
+    // playlist is refused, and a HEAD of it starts nothing and is not refused.
+    let media = server.url(&format!("/v2/get/{}.m3u8/video.m3u8", id_of(&second)));
+    let head = client.head(&media).send().await.expect("head");
+    assert_eq!(head.status(), StatusCode::OK);
+    let get = |url: String| client.get(url).send();
+    let refused = get(server.url(&format!("/v2/get/{second}.m3u8")))
+        .await
+        .expect("request");
+    assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(header(&refused, "cache-control"), "no-store");
+    let poll = get(media).await.expect("request");
+    assert_eq!(
+        poll.status(),
+        StatusCode::TOO_MANY_REQUESTS,
+        "a poll of the media playlist is admitted the same way"
+    );
+}
+
 /// Processes whose parent is `pid` and whose command is `name`.
 fn children_named(pid: u32, name: &str) -> usize {
     let Ok(entries) = std::fs::read_dir("/proc") else {

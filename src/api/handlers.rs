@@ -13,6 +13,7 @@ use hyper::body::Incoming;
 use hyper::header::{self, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 
+use super::accounts::RenderSlot;
 use super::body::RenderBody;
 use super::error::ApiError;
 use super::route::{Mode, Route};
@@ -398,11 +399,7 @@ async fn serve_token_output(
             headers: request.headers(),
             head: request.method() == Method::HEAD,
         };
-        // Streams that render a whole output count against the caller's tier.
-        let admit = || {
-            let caller = app.accounts.caller(request.headers())?;
-            app.accounts.start_render(&caller)
-        };
+        let admit = stream_admission(app, request);
         let answer = match mode {
             Mode::Get => app.streams.get(stream_request, admit).await?,
             _ => app.streams.play(stream_request, admit).await?,
@@ -424,6 +421,18 @@ async fn serve_token_output(
     serve_output(app, token.id(), &output, expires_at, request).await
 }
 
+/// Admission for a stream that renders a whole output: it counts against the caller's
+/// tier while it runs.
+fn stream_admission<'a>(
+    app: &'a App,
+    request: &'a Request<Incoming>,
+) -> impl FnOnce() -> Result<RenderSlot, ApiError> + 'a {
+    || {
+        let caller = app.accounts.caller(request.headers())?;
+        app.accounts.start_render(&caller)
+    }
+}
+
 async fn part(app: &App, mode: Mode, id: &str, name: &str, request: &Request<Incoming>) -> Answer {
     // Streams name their parts under `<id>.<ext>/`, finished outputs under `<id>/`.
     if let (Some((id, extension)), Some(stream_mode)) = (id.split_once('.'), stream_mode(mode)) {
@@ -441,7 +450,11 @@ async fn part(app: &App, mode: Mode, id: &str, name: &str, request: &Request<Inc
             headers: request.headers(),
             head: request.method() == Method::HEAD,
         };
-        return Ok(app.streams.part(stream_mode, stream_request, name).await?);
+        let admit = stream_admission(app, request);
+        return app
+            .streams
+            .part(stream_mode, stream_request, name, admit)
+            .await;
     }
     let Some(token) = Token::from_id(&app.settings.region, id) else {
         return Err(ApiError::not_found(format!("no token has the id {id:?}")));

@@ -47,7 +47,8 @@ pub fn master_playlist(stream: &StreamInfo, media_uri: &str, audio_uri: &str) ->
                 width: u64::from(stream.width),
                 height: u64::from(stream.height),
             }),
-            frame_rate: Some(stream.fps.as_f64()),
+            // RFC 8216 4.3.4.2: rounded to three decimal places.
+            frame_rate: Some((stream.fps.as_f64() * 1000.0).round() / 1000.0),
             ..VariantStream::default()
         }],
         ..MasterPlaylist::default()
@@ -144,4 +145,28 @@ fn write(body: impl FnOnce(&mut Vec<u8>) -> std::io::Result<()>) -> String {
     let mut out = Vec::new();
     body(&mut out).expect("writing to memory does not fail");
     String::from_utf8(out).expect("playlists are written as UTF-8")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::movie::FrameRate;
+
+    #[test]
+    fn master_frame_rate_has_three_decimals_at_most() {
+        let stream = StreamInfo {
+            width: 640,
+            height: 360,
+            fps: FrameRate::new(30000, 1001).expect("29.97 is a valid rate"),
+            codecs: "avc1.42c01e".to_owned(),
+            bitrate_bps: 1_000_000,
+            segments: vec![0..15, 15..45],
+            audio: None,
+        };
+        let text = master_playlist(&stream, "media.m3u8", "sound.m3u8");
+        assert!(
+            text.contains("FRAME-RATE=29.97,") || text.contains("FRAME-RATE=29.97\n"),
+            "{text}"
+        );
+    }
 }

@@ -278,7 +278,11 @@ async fn render(
         let mut in_flight = lock(&inner.in_flight);
         let job = tokio::task::spawn_blocking(move || {
             let _permit = permit;
-            let result = encode_cached(&worker, &source, index);
+            // A panic is an error for this render alone: the key must leave the flight.
+            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                encode_cached(&worker, &source, index)
+            }))
+            .unwrap_or_else(|_| Err(Error::internal(format!("segment {index} render panicked"))));
             if let Ok(segment) = &result {
                 worker.segments.insert(key, Arc::clone(segment));
             }

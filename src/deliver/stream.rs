@@ -70,6 +70,13 @@ const SOURCES_KEPT: u64 = 64;
 const SOURCE_IDLE: Duration = Duration::from_secs(600);
 /// Growing playlists whose progress is kept.
 const IN_ORDER_KEPT: u64 = 10_000;
+/// A render behind a growing playlist stops when nobody has asked for the stream for
+/// this long (players poll a growing playlist every target duration); the next poll
+/// resumes it where it stopped.
+const UNFOLLOWED_STOP: Duration = Duration::from_secs(15);
+/// How long polls of a growing playlist whose render failed get the failure before the
+/// render is tried again.
+const IN_ORDER_RETRY: Duration = Duration::from_secs(5);
 
 /// Counters of the streaming service, for metrics and tests.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -98,10 +105,22 @@ pub enum StreamMode {
     Play,
 }
 
-/// How far the render in order behind a growing playlist has come.
-#[derive(Debug, Default)]
+/// How far the render in order behind a growing playlist has come, and whether anyone
+/// still follows it.
+#[derive(Debug)]
 struct InOrder {
+    /// Segments rendered from the start; it only grows, so the playlist only grows.
     done: AtomicUsize,
+    state: Mutex<InOrderState>,
+}
+
+#[derive(Debug)]
+struct InOrderState {
+    /// When a playlist or part of the stream was last asked for.
+    followed_at: Instant,
+    running: bool,
+    /// The last run's failure and when it came; polls answer it until a retry is due.
+    failed: Option<(Error, Instant)>,
 }
 
 /// What producers send a body: bytes, then an end or an error. A channel that closes
@@ -188,19 +207,16 @@ impl Streams {
             return Ok(Some(kept));
         }
         let answer = match request.format {
-            Format::M3u8 => {
+            Format::M3u8 | Format::Mpd => {
                 let source = self.source(request.record, request.format).await?;
+                let in_order = self.followed(request.record, request.format, &source);
                 if !request.head {
-                    self.in_order(request.record, request.format, &source);
+                    self.resume(&in_order, &source, &request.record.token, admit)?;
                 }
-                self.master_playlist(&request, &source).await.map(Some)
-            }
-            Format::Mpd => {
-                let source = self.source(request.record, request.format).await?;
-                if !request.head {
-                    self.in_order(request.record, request.format, &source);
+                match request.format {
+                    Format::M3u8 => self.master_playlist(&request, &source).await.map(Some),
+                    _ => self.mpd(&request, &source).await.map(Some),
                 }
-                self.mpd(&request, &source).await.map(Some)
             }
             Format::Flv if self.has_sound(&request).await? => Ok(None),
             Format::Mp4 | Format::Flv => self.segment_stream(&request, None).await.map(Some),
@@ -258,19 +274,46 @@ impl Streams {
 
     /// A part of a `get` or `play` stream of `format` (m3u8 or mpd): the media playlist,
     /// the init segment or a media segment.
-    pub async fn part(
+    /// A poll of a growing `get` playlist resumes its render, admitted by `admit`, if it
+    /// stopped for want of followers.
+    pub async fn part<A: Send + 'static, E: From<Error>>(
         &self,
         mode: StreamMode,
         request: StreamRequest<'_>,
         name: &str,
-    ) -> Result<Response<Body>> {
+        admit: impl FnOnce() -> std::result::Result<A, E>,
+    ) -> std::result::Result<Response<Body>, E> {
         if !matches!(request.format, Format::M3u8 | Format::Mpd) {
-            return Err(Error::not_found(format!(
-                ".{} streams have no parts",
-                request.format
-            )));
+            return Err(
+                Error::not_found(format!(".{} streams have no parts", request.format)).into(),
+            );
         }
         let source = self.source(request.record, request.format).await?;
+        // Any request for a part of a growing stream shows that someone follows it.
+        let in_order = (mode == StreamMode::Get)
+            .then(|| self.followed(request.record, request.format, &source));
+        let is_playlist =
+            (name == MEDIA_PLAYLIST || name == AUDIO_PLAYLIST) && request.format == Format::M3u8;
+        if let (Some(in_order), true, false) = (&in_order, is_playlist, request.head) {
+            self.resume(in_order, &source, &request.record.token, admit)?;
+        }
+        Ok(self
+            .part_of(in_order.as_deref(), &request, &source, name)
+            .await?)
+    }
+
+    async fn part_of(
+        &self,
+        in_order: Option<&InOrder>,
+        request: &StreamRequest<'_>,
+        source: &Arc<SegmentSource>,
+        name: &str,
+    ) -> Result<Response<Body>> {
+        let mode = if in_order.is_some() {
+            StreamMode::Get
+        } else {
+            StreamMode::Play
+        };
         let immutable = immutable(request.record);
         let memory = |bytes: Bytes, etag: String, cache_control: String| MemoryFile {
             bytes,
@@ -279,18 +322,15 @@ impl Streams {
             cache_control,
         };
         let file = if name == AUDIO_PLAYLIST && request.format == Format::M3u8 {
-            let stream = stream_info(&source, &[]);
+            let stream = stream_info(source, &[]);
             if stream.audio.is_none() {
                 return Err(Error::not_found("the movie has no sound"));
             }
             let listing = match mode {
                 StreamMode::Play => hls::Listing::Complete,
-                StreamMode::Get => {
-                    let in_order = self.in_order(request.record, request.format, &source);
-                    hls::Listing::Growing {
-                        available: in_order.done.load(Ordering::Relaxed),
-                    }
-                }
+                StreamMode::Get => hls::Listing::Growing {
+                    available: in_order.map_or(0, |o| o.done.load(Ordering::Relaxed)),
+                },
             };
             let growing = matches!(listing, hls::Listing::Growing { available } if available < source.keys.len());
             let text =
@@ -307,7 +347,7 @@ impl Streams {
             )
         } else if name == AUDIO_INIT_SEGMENT || audio_segment_index(name).is_some() {
             let (Some(sound), Some(info)) =
-                (self.sound(&source).await?, stream_info(&source, &[]).audio)
+                (self.sound(source).await?, stream_info(source, &[]).audio)
             else {
                 return Err(Error::not_found("the movie has no sound"));
             };
@@ -324,15 +364,13 @@ impl Streams {
         } else if name == MEDIA_PLAYLIST && request.format == Format::M3u8 {
             let listing = match mode {
                 StreamMode::Play => hls::Listing::Complete,
-                StreamMode::Get => {
-                    let in_order = self.in_order(request.record, request.format, &source);
-                    let available = in_order.done.load(Ordering::Relaxed);
-                    hls::Listing::Growing { available }
-                }
+                StreamMode::Get => hls::Listing::Growing {
+                    available: in_order.map_or(0, |o| o.done.load(Ordering::Relaxed)),
+                },
             };
             let growing = matches!(listing, hls::Listing::Growing { available } if available < source.keys.len());
             // The codec string is not in a media playlist: no segment is needed.
-            let stream = stream_info(&source, &[]);
+            let stream = stream_info(source, &[]);
             let text = hls::media_playlist(&stream, INIT_SEGMENT, listing, media_segment_name);
             let cache_control = if growing {
                 // Short-lived: the playlist grows as segments finish.
@@ -346,8 +384,8 @@ impl Streams {
                 cache_control,
             )
         } else if name == INIT_SEGMENT {
-            let first = self.cache.get(&source, 0).await?;
-            let stream = stream_info(&source, &first.encoded.sps);
+            let first = self.cache.get(source, 0).await?;
+            let stream = stream_info(source, &first.encoded.sps);
             let init = fmp4::init_segment(
                 stream.width,
                 stream.height,
@@ -363,10 +401,9 @@ impl Streams {
                     source.keys.len()
                 )));
             }
-            let segment = self.cache.get(&source, index).await?;
+            let segment = self.cache.get(source, index).await?;
             if mode == StreamMode::Play {
-                self.cache
-                    .prefetch(&source, index + 1..index + 1 + PREFETCH);
+                self.cache.prefetch(source, index + 1..index + 1 + PREFETCH);
             }
             memory(segment.fragment.clone(), segment.etag.clone(), immutable)
         } else {
@@ -465,38 +502,87 @@ impl Streams {
             .cloned()
     }
 
-    /// The render in order behind a growing `get` playlist of a token's `format`,
-    /// started on first use. It counts the segments done; it never counts down, even if
-    /// the cache lets a listed segment go (a request renders it again), and a finished
-    /// render is not repeated while its count is kept.
-    fn in_order(
+    /// The progress of the render in order behind a growing `get` playlist of a token's
+    /// `format`, marked as followed now. A new one starts from the segments the cache
+    /// already holds, so a playlist that was whole stays whole.
+    fn followed(
         &self,
         record: &TokenRecord,
         format: Format,
         source: &Arc<SegmentSource>,
     ) -> Arc<InOrder> {
         let key = (record.token.clone(), format.extension().to_owned());
-        self.progressive.get_with(key.clone(), || {
-            let in_order = Arc::new(InOrder::default());
-            let (cache, source, progress, kept) = (
-                Arc::clone(&self.cache),
-                Arc::clone(source),
-                Arc::clone(&in_order),
-                self.progressive.clone(),
-            );
-            tokio::spawn(async move {
-                for index in 0..source.keys.len() as u32 {
-                    if let Err(e) = cache.get(&source, index).await {
-                        tracing::warn!(token = %key.0, segment = index, error = %e, "stream render failed");
-                        // The next poll starts again.
-                        kept.invalidate(&key);
-                        break;
-                    }
-                    progress.done.store(index as usize + 1, Ordering::Relaxed);
+        let in_order = self.progressive.get_with(key, || {
+            let cached = source.keys.iter().take_while(|k| self.cache.contains(k));
+            Arc::new(InOrder {
+                done: AtomicUsize::new(cached.count()),
+                state: Mutex::new(InOrderState {
+                    followed_at: Instant::now(),
+                    running: false,
+                    failed: None,
+                }),
+            })
+        });
+        lock(&in_order.state).followed_at = Instant::now();
+        in_order
+    }
+
+    /// Starts the render in order where it stopped, unless it runs or is whole. A recent
+    /// failure is answered instead; `admit` is called only when a render starts.
+    fn resume<A: Send + 'static, E: From<Error>>(
+        &self,
+        in_order: &Arc<InOrder>,
+        source: &Arc<SegmentSource>,
+        token: &str,
+        admit: impl FnOnce() -> std::result::Result<A, E>,
+    ) -> std::result::Result<(), E> {
+        let total = source.keys.len();
+        {
+            let mut state = lock(&in_order.state);
+            if state.running || in_order.done.load(Ordering::Relaxed) >= total {
+                return Ok(());
+            }
+            if let Some((error, at)) = &state.failed {
+                if at.elapsed() < IN_ORDER_RETRY {
+                    return Err(error.clone().into());
                 }
-            });
-            in_order
-        })
+            }
+            state.running = true;
+        }
+        let admission = match admit() {
+            Ok(admission) => admission,
+            Err(refused) => {
+                lock(&in_order.state).running = false;
+                return Err(refused);
+            }
+        };
+
+        let (cache, source, in_order) = (
+            Arc::clone(&self.cache),
+            Arc::clone(source),
+            Arc::clone(in_order),
+        );
+        let token = token.to_owned();
+        tokio::spawn(async move {
+            let _admission = admission;
+            let mut failure = None;
+            for index in in_order.done.load(Ordering::Relaxed)..total {
+                if lock(&in_order.state).followed_at.elapsed() > UNFOLLOWED_STOP {
+                    tracing::debug!(token = %token, segment = index, "growing stream unfollowed");
+                    break;
+                }
+                if let Err(e) = cache.get(&source, index as u32).await {
+                    tracing::warn!(token = %token, segment = index, error = %e, "stream render failed");
+                    failure = Some((e, Instant::now()));
+                    break;
+                }
+                in_order.done.store(index + 1, Ordering::Relaxed);
+            }
+            let mut state = lock(&in_order.state);
+            state.running = false;
+            state.failed = failure;
+        });
+        Ok(())
     }
 
     /// The answer from a kept stream, or to HEAD of one not kept yet (which starts
