@@ -1062,6 +1062,28 @@ async fn credentials_stay_out_of_answers_and_logs() {
         )),
     )
     .await;
+
+    // URLs refused when the request arrives are named without their credentials too.
+    let (refused_status, refused_upload) = post(
+        &client,
+        &server.url("/v2/render/test"),
+        json!({"movie": "short", "upload": {"extension": "mp4", "destination": {"type": "http",
+               "url": "http://user:userinfo-secret-value@10.1.2.3/x?X-Amz-Signature=refused-secret-value"}}}),
+    )
+    .await;
+    assert_eq!(refused_status, StatusCode::BAD_REQUEST, "{refused_upload}");
+    let (refused_status, refused_hook) = post(
+        &client,
+        &server.url("/v2/render/test"),
+        json!({"movie": "short",
+               "webhook": "http://10.1.2.3/hook?token=refused-secret-value"}),
+    )
+    .await;
+    assert_eq!(refused_status, StatusCode::BAD_REQUEST, "{refused_hook}");
+    assert!(
+        refused_hook.to_string().contains("10.1.2.3"),
+        "the answer names the refused host: {refused_hook}"
+    );
     drop(server);
     let log = std::fs::read_to_string(&log).expect("log");
     assert!(
@@ -1072,9 +1094,13 @@ async fn credentials_stay_out_of_answers_and_logs() {
         "s3-secret-value",
         "query-secret-value",
         "header-secret-value",
+        "userinfo-secret-value",
+        "refused-secret-value",
     ] {
         for (place, text) in [
             ("answer", body.to_string()),
+            ("refused upload", refused_upload.to_string()),
+            ("refused webhook", refused_hook.to_string()),
             ("progress", progress.to_string()),
             ("log", log.clone()),
         ] {

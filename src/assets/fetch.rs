@@ -91,7 +91,8 @@ pub fn checked_client(
 pub fn check_url(policy: &AddressPolicy, url: &Url) -> Result<()> {
     if !matches!(url.scheme(), "http" | "https") {
         return Err(Error::refused(format!(
-            "{url}: expected an http or https URL, found scheme {:?}",
+            "{}: expected an http or https URL, found scheme {:?}",
+            shown_url(&url),
             url.scheme()
         )));
     }
@@ -99,13 +100,18 @@ pub fn check_url(policy: &AddressPolicy, url: &Url) -> Result<()> {
         Some(url::Host::Ipv4(v4)) => Some(IpAddr::V4(v4)),
         Some(url::Host::Ipv6(v6)) => Some(IpAddr::V6(v6)),
         Some(url::Host::Domain(_)) => None,
-        None => return Err(Error::refused(format!("{url}: expected a host"))),
+        None => {
+            return Err(Error::refused(format!(
+                "{}: expected a host",
+                shown_url(&url)
+            )))
+        }
     };
     if let Some(address) = literal {
         let host = url.host_str().unwrap_or_default();
         policy
             .check(host, address)
-            .map_err(|r| Error::refused(format!("{url}: {r}")))?;
+            .map_err(|r| Error::refused(format!("{}: {r}", shown_url(&url))))?;
     }
     Ok(())
 }
@@ -133,7 +139,7 @@ impl Fetcher {
         tokio::select! {
             result = self.fetch_following(url.clone()) => result,
             () = &mut deadline => Err(Error::asset(format!(
-                "{url}: took longer than {} s", self.limits.total_timeout.as_secs_f64()
+                "{}: took longer than {} s", shown_url(&url), self.limits.total_timeout.as_secs_f64()
             ))),
         }
     }
@@ -141,7 +147,7 @@ impl Fetcher {
     async fn fetch_following(&self, mut url: Url) -> Result<Vec<u8>> {
         for _hop in 0..=self.limits.max_redirects {
             self.check_url(&url)?;
-            tracing::debug!(%url, "fetching asset");
+            tracing::debug!(url = %shown_url(&url), "fetching asset");
             let response = self
                 .client
                 .get(url.clone())
@@ -155,22 +161,30 @@ impl Fetcher {
                     .get(reqwest::header::LOCATION)
                     .and_then(|v| v.to_str().ok())
                     .ok_or_else(|| {
-                        Error::asset(format!("{url}: redirect {status} without a Location"))
+                        Error::asset(format!(
+                            "{}: redirect {status} without a Location",
+                            shown_url(&url)
+                        ))
                     })?;
                 url = url.join(location).map_err(|e| {
-                    Error::asset(format!("{url}: bad redirect location {location:?}: {e}"))
+                    Error::asset(format!(
+                        "{}: bad redirect location {location:?}: {e}",
+                        shown_url(&url)
+                    ))
                 })?;
                 continue;
             }
             if !status.is_success() {
                 return Err(Error::asset(format!(
-                    "{url}: expected status 200, found {status}"
+                    "{}: expected status 200, found {status}",
+                    shown_url(&url)
                 )));
             }
             return self.read_body(&url, response).await;
         }
         Err(Error::refused(format!(
-            "{url}: more than {} redirects",
+            "{}: more than {} redirects",
+            shown_url(&url),
             self.limits.max_redirects
         )))
     }
@@ -183,7 +197,8 @@ impl Fetcher {
         let max = self.limits.max_bytes;
         if let Some(length) = response.content_length().filter(|&l| l > max) {
             return Err(Error::asset(format!(
-                "{url}: expected at most {max} bytes, the server announces {length}"
+                "{}: expected at most {max} bytes, the server announces {length}",
+                shown_url(&url)
             )));
         }
         let mut body = Vec::new();
@@ -192,7 +207,8 @@ impl Fetcher {
             let chunk = chunk.map_err(|e| explain(url, e))?;
             if body.len() as u64 + chunk.len() as u64 > max {
                 return Err(Error::asset(format!(
-                    "{url}: expected at most {max} bytes, received more"
+                    "{}: expected at most {max} bytes, received more",
+                    shown_url(&url)
                 )));
             }
             body.extend_from_slice(&chunk);
@@ -201,20 +217,38 @@ impl Fetcher {
     }
 }
 
+/// A URL as errors and logs may show it: without user, password, query and fragment,
+/// which may hold credentials (pre-signed URLs carry theirs in the query).
+pub fn shown_url(url: &Url) -> String {
+    shown(url).to_string()
+}
+
+/// `url` without user, password, query and fragment.
+pub fn shown(url: &Url) -> Url {
+    let mut shown = url.clone();
+    let _ = shown.set_username("");
+    let _ = shown.set_password(None);
+    shown.set_query(None);
+    shown.set_fragment(None);
+    shown
+}
+
 /// Turns a client error into ours, surfacing a resolver refusal as such.
 pub fn explain(url: &Url, error: reqwest::Error) -> Error {
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&error);
     while let Some(cause) = source {
         if let Some(refusal) = cause.downcast_ref::<Refusal>() {
-            return Error::refused(format!("{url}: {refusal}"));
+            return Error::refused(format!("{}: {refusal}", shown_url(&url)));
         }
         source = cause.source();
     }
+    // The client's own message names the URL in full.
+    let error = error.without_url();
     let mut message = error.to_string();
     let mut cause = std::error::Error::source(&error);
     while let Some(inner) = cause {
         message = format!("{message}: {inner}");
         cause = inner.source();
     }
-    Error::asset(format!("{url}: {message}"))
+    Error::asset(format!("{}: {message}", shown_url(&url)))
 }

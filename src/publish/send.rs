@@ -113,11 +113,8 @@ impl Outbound {
             attempt += 1;
             let result = match self.check(url) {
                 Ok(()) => self.once(build(), &describe).await,
-                // The message names the URL: without what may hold credentials.
-                Err(e) => Err(Failure::permanent(
-                    e.message()
-                        .replace(url.as_str(), &crate::publish::task::shown_url(url)),
-                )),
+                // The check's message names the URL without what may hold credentials.
+                Err(e) => Err(Failure::permanent(e.message().to_owned())),
             };
             match result {
                 Err(failure) if failure.transient && attempt < self.settings.attempts => {

@@ -20,6 +20,7 @@ use std::fmt;
 use serde_json::{Map, Value};
 use url::Url;
 
+pub use crate::assets::fetch::{shown, shown_url};
 use crate::output::Format;
 
 /// The destination types this server sends to.
@@ -437,22 +438,6 @@ fn parse_http(d: &Map<String, Value>, at: &str) -> Result<HttpDestination, Strin
         method,
         headers,
     })
-}
-
-/// A URL as logs and results may show it: no user, password or query, which may hold
-/// credentials (pre-signed URLs carry theirs in the query).
-pub fn shown_url(url: &Url) -> String {
-    shown(url).to_string()
-}
-
-/// `url` without user, password, query and fragment.
-pub fn shown(url: &Url) -> Url {
-    let mut shown = url.clone();
-    let _ = shown.set_username("");
-    let _ = shown.set_password(None);
-    shown.set_query(None);
-    shown.set_fragment(None);
-    shown
 }
 
 #[cfg(test)]
