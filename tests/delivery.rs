@@ -959,6 +959,50 @@ async fn started_batch(client: &Client, server: &Server, body: Value, count: usi
 }
 
 #[tokio::test]
+async fn a_bare_movie_name_is_in_the_project_of_the_callers_key() {
+    let dir = test_dir("key-projects");
+    let projects = dir.join("projects");
+    for project in ["test", "other"] {
+        std::fs::create_dir_all(projects.join(project)).expect("project");
+    }
+    std::fs::write(projects.join("other/onlyother.json"), SHORT).expect("movie");
+    let settings = dir.join("settings.toml");
+    std::fs::write(
+        &settings,
+        "[server]\ndefault_project = \"test\"\n[server.tiers.pro]\nconcurrent_renders = 2\n\
+         [server.keys]\n\"key-other\" = \"pro\"\n[server.key_projects]\n\"key-other\" = \"other\"\n",
+    )
+    .expect("settings");
+    let config = settings.to_string_lossy().into_owned();
+    let server = Server::start_on(dir.join("data"), projects, &["--config", &config]);
+    let client = Client::new();
+
+    // Made without a key, the batch's own project is the default one.
+    let (status, created) = post(&client, &server.url("/v2/batch"), json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{created}");
+    assert_eq!(created["project"], "test");
+    let tasks = server.url(&format!(
+        "/v2/batch/{}/tasks",
+        created["id"].as_str().expect("id")
+    ));
+    let body = json!({"tasks": [{"movie": "onlyother"}]});
+    let (status, answer) = post(&client, &tasks, body.clone()).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{answer}");
+
+    let response = client
+        .post(&tasks)
+        .bearer_auth("key-other")
+        .body(body.to_string())
+        .send()
+        .await
+        .expect("request");
+    let status = response.status();
+    let answer: Value = serde_json::from_str(&response.text().await.expect("body")).expect("json");
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(answer["added"], 1);
+}
+
+#[tokio::test]
 async fn a_batch_survives_a_restart_and_can_be_cancelled() {
     let server = server("batch-restart", &[("short", SHORT)]);
     let client = Client::new();

@@ -85,12 +85,9 @@ async fn object_body(
 
 async fn create(app: &Arc<App>, request: Request<Incoming>) -> Answer {
     app.accounts.caller(request.headers())?;
-    let bound = app
-        .accounts
-        .key(request.headers())
-        .and_then(|key| app.settings.key_projects.get(key))
-        .cloned()
-        .unwrap_or_else(|| app.settings.default_project.clone());
+    let bound = key_project(app, request.headers())
+        .unwrap_or(&app.settings.default_project)
+        .clone();
     let body = object_body(app, request).await?;
     let routing = super::body::routing_field(
         body.get("routing").or_else(|| body.get("routingkey")),
@@ -126,12 +123,20 @@ async fn create(app: &Arc<App>, request: Request<Incoming>) -> Answer {
     ))
 }
 
+/// The project the configuration binds to the caller's API key, if any.
+fn key_project<'a>(app: &'a App, headers: &hyper::HeaderMap) -> Option<&'a String> {
+    app.accounts
+        .key(headers)
+        .and_then(|key| app.settings.key_projects.get(key))
+}
+
 fn conflict(message: String) -> ApiError {
     ApiError::new(StatusCode::CONFLICT, "batch_state", message)
 }
 
 async fn add_tasks(app: &Arc<App>, batch: &BatchRecord, request: Request<Incoming>) -> Answer {
     app.accounts.caller(request.headers())?;
+    let request_headers = request.headers().clone();
     if batch.state != BatchState::Open {
         return Err(conflict(format!(
             "batch {} is {}; tasks are added before it runs",
@@ -154,11 +159,13 @@ async fn add_tasks(app: &Arc<App>, batch: &BatchRecord, request: Request<Incomin
             list.len()
         )));
     }
+    // A bare movie name is in the project the caller's key is bound to, else the batch's.
+    let project = key_project(app, &request_headers).unwrap_or(&batch.project);
     let tasks = list
         .iter()
         .enumerate()
         .map(|(i, task)| {
-            read_task(app, batch, task).map_err(|e| e.with_prefix(&format!("tasks[{i}]")))
+            read_task(app, project, task).map_err(|e| e.with_prefix(&format!("tasks[{i}]")))
         })
         .collect::<std::result::Result<Vec<_>, _>>()?;
     // Checked again as they are added: the batch may have started meanwhile.
@@ -178,18 +185,14 @@ async fn add_tasks(app: &Arc<App>, batch: &BatchRecord, request: Request<Incomin
 }
 
 /// One task, checked the way its render will check it.
-fn read_task(
-    app: &App,
-    batch: &BatchRecord,
-    task: &Value,
-) -> std::result::Result<BatchTask, ApiError> {
+fn read_task(app: &App, project: &str, task: &Value) -> std::result::Result<BatchTask, ApiError> {
     let Some(task) = task.as_object() else {
         return Err(ApiError::bad_request("expected an object with `movie`"));
     };
     let (project, movie) = match task.get("movie").and_then(Value::as_str) {
         Some(name) => match name.split_once('/') {
             Some((project, movie)) => (project.to_owned(), movie.to_owned()),
-            None => (batch.project.clone(), name.to_owned()),
+            None => (project.to_owned(), name.to_owned()),
         },
         None => {
             return Err(ApiError::bad_request(
