@@ -207,7 +207,7 @@ impl Publisher {
                 resumed += 1;
             }
         }
-        Ok(resumed)
+        Ok(resumed + self.resume_unclaimed()?)
     }
 
     /// The token's output in `format`, rendered if it is not stored yet.
@@ -490,17 +490,70 @@ impl RenderEvents for Publisher {
         let Some(upload) = record.upload.as_ref().filter(|_| result.is_ok() && plain) else {
             return;
         };
-        // The token's default output starts every task; another output, its own.
+        let only = (!default).then_some(request.format);
+        self.start_uploads(record, upload, only);
+    }
+}
+
+impl Publisher {
+    /// Claims and starts the upload tasks of a token made without rendering: every task
+    /// once its default output exists (`only` is `None`), else those of format `only`.
+    /// A task already claimed is left alone. How many started.
+    fn start_uploads(&self, record: &TokenRecord, upload: &Value, only: Option<Format>) -> usize {
+        let token = &record.token;
+        let mut started = 0;
         let tasks = parse_tasks(upload).unwrap_or_default();
         for (index, task) in tasks.into_iter().enumerate() {
-            if !default && task.extension != request.format {
+            if only.is_some_and(|format| task.extension != format) {
                 continue;
             }
             match self.tokens.claim_upload(token, index as u32) {
-                Ok(true) => self.spawn_task(record.clone(), index as u32, task),
+                Ok(true) => {
+                    self.spawn_task(record.clone(), index as u32, task);
+                    started += 1;
+                }
                 Ok(false) => {}
                 Err(e) => tracing::warn!(token = %token, error = %e, "upload not claimed"),
             }
         }
+        started
+    }
+
+    /// Starts the uploads of tokens made without rendering whose output was stored just
+    /// before a stop, too late for the render's end to start them.
+    fn resume_unclaimed(&self) -> Result<usize> {
+        let mut started = 0;
+        for token in self.tokens.unclaimed_uploads()? {
+            let Some(record) = self.tokens.get(&token, unix_now())? else {
+                continue;
+            };
+            let Some(upload) = record.upload.as_ref() else {
+                continue;
+            };
+            let stored = |format: Format| {
+                let request = OutputRequest {
+                    record: record.clone(),
+                    token_id: token_id(&record.token).to_owned(),
+                    format,
+                    options: OutputOptions::default().for_format(format),
+                };
+                matches!(self.finished.lookup(&request), Ok(Lookup::Stored(_)))
+            };
+            if Format::from_extension(&record.format).is_ok_and(stored) {
+                started += self.start_uploads(&record, upload, None);
+                continue;
+            }
+            let formats: Vec<Format> = parse_tasks(upload)
+                .unwrap_or_default()
+                .iter()
+                .map(|task| task.extension)
+                .collect();
+            for format in formats {
+                if stored(format) {
+                    started += self.start_uploads(&record, upload, Some(format));
+                }
+            }
+        }
+        Ok(started)
     }
 }

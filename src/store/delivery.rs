@@ -123,6 +123,20 @@ impl TokenStore {
         )
     }
 
+    /// Tokens with upload tasks and a stored output but no task claimed: a token made
+    /// without rendering whose render ended just before a stop.
+    pub fn unclaimed_uploads(&self) -> Result<Vec<String>> {
+        self.with(|c| {
+            let mut query = c.prepare(
+                "SELECT token FROM tokens t WHERE upload IS NOT NULL \
+                 AND EXISTS (SELECT 1 FROM outputs o WHERE o.token = t.token) \
+                 AND NOT EXISTS (SELECT 1 FROM uploads u WHERE u.token = t.token)",
+            )?;
+            let rows = query.query_map([], |row| row.get(0))?;
+            rows.collect()
+        })
+    }
+
     fn query_uploads(&self, filter: &str, value: &str) -> Result<Vec<UploadRow>> {
         self.with(|c| {
             let mut query = c.prepare(&format!(
