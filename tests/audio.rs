@@ -260,4 +260,58 @@ fn a_clip_plays_its_own_sound_while_its_layer_shows() {
     // At another speed the clip's sound is not played.
     let fast = mix(r#", "speed": 2"#);
     assert_eq!(rms(&fast), 0.0);
+    let renderer = |source: &str| {
+        let movie = parse_movie(&format!(
+            r##"{{"canvas": {{"width": 64, "height": 48, "fps": 30}},
+            "scenes": [{{"duration": 1, "layers": [{{"type": "video", "source": "{source}"}}]}}]}}"##
+        ));
+        renderer_in(&dir, &movie, Params::defaults(&movie))
+    };
+    assert!(renderer("toned.mp4").has_audio());
+
+    // A clip without a sound stream leaves the movie without sound, and its outputs
+    // without a sound track.
+    let silent = dir.join("silent.mp4");
+    let status = Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "error", "-y"])
+        .args([
+            "-f",
+            "lavfi",
+            "-i",
+            "color=gray:size=64x48:rate=30:duration=1",
+        ])
+        .args(["-c:v", "libx264"])
+        .arg(&silent)
+        .status()
+        .expect("ffmpeg");
+    assert!(status.success());
+    assert!(!renderer("silent.mp4").has_audio());
+    std::fs::write(
+        dir.join("footage-only.json"),
+        r#"{"canvas": {"width": 64, "height": 48, "fps": 30},
+            "scenes": [{"duration": 1, "layers": [{"type": "video", "source": "silent.mp4"}]}]}"#,
+    )
+    .expect("movie");
+    let out = dir.join("out-silent").join("footage-only.mp4");
+    let output = Command::new(env!("CARGO_BIN_EXE_framecast"))
+        .arg("render")
+        .arg(&dir)
+        .arg("footage-only")
+        .arg("-o")
+        .arg(&out)
+        .output()
+        .expect("framecast runs");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let probe = ffprobe_json(&out);
+    let kinds: Vec<&str> = probe["streams"]
+        .as_array()
+        .expect("streams")
+        .iter()
+        .filter_map(|s| s["codec_type"].as_str())
+        .collect();
+    assert_eq!(kinds, ["video"], "{probe}");
 }

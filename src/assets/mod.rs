@@ -340,11 +340,10 @@ impl AssetLoader {
                 let origin = source.to_owned();
                 let decoded = match (file, checked) {
                     (Some(file), _) => {
-                        let bytes = read_capped(&file, PROJECT_FILE_MAX_BYTES)
-                            .await
-                            .map_err(|e| e.context(format!("sound {origin:?}")))?;
-                        let digest = *blake3::hash(&bytes).as_bytes();
+                        // Read by parts to hash: a clip's sound may be a long video file.
                         tokio::task::spawn_blocking(move || {
+                            let digest = video::digest_file(&file)
+                                .map_err(|e| e.context(format!("sound {origin:?}")))?;
                             SoundFile::decode(&file, digest, &tools, &origin)
                         })
                         .await

@@ -290,7 +290,7 @@ pub(crate) fn stderr_head(
 }
 
 /// The BLAKE3 digest of a file, read in pieces.
-fn digest_file(path: &Path) -> Result<[u8; 32]> {
+pub(crate) fn digest_file(path: &Path) -> Result<[u8; 32]> {
     let io = |e: std::io::Error| Error::new(ErrorKind::Io, e.to_string());
     let mut file = std::fs::File::open(path).map_err(io)?;
     let mut hasher = blake3::Hasher::new();

@@ -43,17 +43,14 @@ pub struct AudioInfo {
 }
 
 impl AudioInfo {
-    /// The movie's sound cut at the boundaries of `plan`, or `None` for a silent movie.
-    /// Known before anything is encoded: frame *k* of the sound starts at sample
-    /// `k * AAC_FRAME_SAMPLES`, and a segment holds the frames that start in it.
-    pub fn for_plan(timeline: &Timeline, plan: &SegmentPlan) -> Option<Self> {
-        if !timeline.has_audio() {
-            return None;
-        }
+    /// The movie's sound cut at the boundaries of `plan`. Known before anything is
+    /// encoded: frame *k* of the sound starts at sample `k * AAC_FRAME_SAMPLES`, and a
+    /// segment holds the frames that start in it.
+    pub fn for_plan(timeline: &Timeline, plan: &SegmentPlan) -> Self {
         let sample =
             |frame: u64| crate::movie::timeline::sample_at_frame(timeline.fps, frame as i64);
         let frames_from = |s: u64| s.div_ceil(crate::encode::AAC_FRAME_SAMPLES) as usize;
-        Some(Self {
+        Self {
             sample_rate: crate::movie::timeline::SAMPLE_RATE,
             bitrate_bps: crate::encode::audio::AAC_BITRATE_BPS,
             segments: plan
@@ -61,7 +58,7 @@ impl AudioInfo {
                 .iter()
                 .map(|s| frames_from(sample(s.frames.start))..frames_from(sample(s.frames.end)))
                 .collect(),
-        })
+        }
     }
 
     /// The length of segment `index` in seconds.

@@ -476,7 +476,7 @@ impl Streams {
     /// sound is served finished, muxed by FFmpeg.
     async fn has_sound(&self, request: &StreamRequest<'_>) -> Result<bool> {
         let source = self.source(request.record, request.format).await?;
-        Ok(source.renderer.timeline().has_audio())
+        Ok(source.renderer.has_audio())
     }
 
     /// The movie's whole sound as AAC, encoded once per stream on first use.
@@ -484,7 +484,7 @@ impl Streams {
         &self,
         source: &Arc<SegmentSource>,
     ) -> Result<Option<Arc<crate::encode::EncodedAudio>>> {
-        if !source.renderer.timeline().has_audio() {
+        if !source.renderer.has_audio() {
             return Ok(None);
         }
         let encoders = self.finished.encoders().clone();
@@ -1236,8 +1236,12 @@ fn movie_digest(movie_path: &Path, assets: &Assets, params: &Params) -> Result<[
 /// none is written).
 fn stream_info(source: &SegmentSource, sps: &[u8]) -> StreamInfo {
     let timeline = source.renderer.timeline();
-    StreamInfo::new(timeline, &source.plan, sps, source.settings.bitrate_bps)
-        .with_audio(AudioInfo::for_plan(timeline, &source.plan))
+    StreamInfo::new(timeline, &source.plan, sps, source.settings.bitrate_bps).with_audio(
+        source
+            .renderer
+            .has_audio()
+            .then(|| AudioInfo::for_plan(timeline, &source.plan)),
+    )
 }
 
 /// The index in `segment-<n>.m4s`.

@@ -495,11 +495,6 @@ impl Timeline {
         sample_at_frame(self.fps, self.frame_count as i64)
     }
 
-    /// Whether the movie has any sound to mix.
-    pub fn has_audio(&self) -> bool {
-        self.audio.iter().any(|sound| sound.source.is_some())
-    }
-
     pub fn duration_seconds(&self) -> f64 {
         self.fps.seconds_at(self.frame_count as i64)
     }

@@ -99,7 +99,7 @@ pub fn audio_segment_name(index: u32) -> String {
 /// The movie's whole sound as AAC, or `None` for a silent movie.
 pub fn encode_sound(renderer: &Renderer, encoders: &Encoders) -> Result<Option<EncodedAudio>> {
     let timeline = renderer.timeline();
-    if !timeline.has_audio() {
+    if !renderer.has_audio() {
         return Ok(None);
     }
     let ffmpeg = encoders
@@ -200,11 +200,8 @@ pub fn render_output(
         encode_segments(renderer, &plan, settings, encoders, pool, progress).map_err(context)?;
     let (sps, pps) = (&segments[0].sps, &segments[0].pps);
     let sound = encode_sound(renderer, encoders).map_err(context)?;
-    let stream = StreamInfo::new(timeline, &plan, sps, settings.bitrate_bps).with_audio(
-        sound
-            .as_ref()
-            .and_then(|_| AudioInfo::for_plan(timeline, &plan)),
-    );
+    let stream = StreamInfo::new(timeline, &plan, sps, settings.bitrate_bps)
+        .with_audio(sound.as_ref().map(|_| AudioInfo::for_plan(timeline, &plan)));
     let (main, mut parts) = match format {
         Format::Mp4 => {
             let pictures: Vec<&[_]> = segments.iter().map(|s| s.pictures.as_slice()).collect();
@@ -447,7 +444,7 @@ pub fn write_with_ffmpeg(
 /// FFmpeg to encode beside the pictures; `None` for a silent movie.
 pub fn sound_file(renderer: &Renderer) -> Result<Option<tempfile::NamedTempFile>> {
     let timeline = renderer.timeline();
-    if !timeline.has_audio() {
+    if !renderer.has_audio() {
         return Ok(None);
     }
     let samples = renderer.mix(0..timeline.sample_count());

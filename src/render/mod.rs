@@ -129,6 +129,18 @@ impl Renderer {
         &self.timeline
     }
 
+    /// Whether the movie has sound to mix: a placed sound whose file has samples. A clip
+    /// without a sound stream adds none, so a movie of silent footage stays video-only.
+    pub fn has_audio(&self) -> bool {
+        self.timeline.audio.iter().any(|sound| {
+            sound
+                .source
+                .as_ref()
+                .and_then(|source| self.sounds.get(source))
+                .is_some_and(|file| file.frames() > 0)
+        })
+    }
+
     /// Interleaved stereo samples `samples` of the movie's sound (see [`audio::mix`]).
     pub fn mix(&self, samples: std::ops::Range<u64>) -> Vec<f32> {
         audio::mix(&self.timeline, &self.sounds, samples)
