@@ -92,7 +92,7 @@ pub fn check_url(policy: &AddressPolicy, url: &Url) -> Result<()> {
     if !matches!(url.scheme(), "http" | "https") {
         return Err(Error::refused(format!(
             "{}: expected an http or https URL, found scheme {:?}",
-            shown_url(&url),
+            shown_url(url),
             url.scheme()
         )));
     }
@@ -103,7 +103,7 @@ pub fn check_url(policy: &AddressPolicy, url: &Url) -> Result<()> {
         None => {
             return Err(Error::refused(format!(
                 "{}: expected a host",
-                shown_url(&url)
+                shown_url(url)
             )))
         }
     };
@@ -111,7 +111,7 @@ pub fn check_url(policy: &AddressPolicy, url: &Url) -> Result<()> {
         let host = url.host_str().unwrap_or_default();
         policy
             .check(host, address)
-            .map_err(|r| Error::refused(format!("{}: {r}", shown_url(&url))))?;
+            .map_err(|r| Error::refused(format!("{}: {r}", shown_url(url))))?;
     }
     Ok(())
 }
@@ -139,7 +139,7 @@ impl Fetcher {
         tokio::select! {
             result = self.fetch_following(url.clone()) => result,
             () = &mut deadline => Err(Error::asset(format!(
-                "{}: took longer than {} s", shown_url(&url), self.limits.total_timeout.as_secs_f64()
+                "{}: took longer than {} s", shown_url(url), self.limits.total_timeout.as_secs_f64()
             ))),
         }
     }
@@ -198,7 +198,7 @@ impl Fetcher {
         if let Some(length) = response.content_length().filter(|&l| l > max) {
             return Err(Error::asset(format!(
                 "{}: expected at most {max} bytes, the server announces {length}",
-                shown_url(&url)
+                shown_url(url)
             )));
         }
         let mut body = Vec::new();
@@ -208,7 +208,7 @@ impl Fetcher {
             if body.len() as u64 + chunk.len() as u64 > max {
                 return Err(Error::asset(format!(
                     "{}: expected at most {max} bytes, received more",
-                    shown_url(&url)
+                    shown_url(url)
                 )));
             }
             body.extend_from_slice(&chunk);
@@ -238,7 +238,7 @@ pub fn explain(url: &Url, error: reqwest::Error) -> Error {
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&error);
     while let Some(cause) = source {
         if let Some(refusal) = cause.downcast_ref::<Refusal>() {
-            return Error::refused(format!("{}: {refusal}", shown_url(&url)));
+            return Error::refused(format!("{}: {refusal}", shown_url(url)));
         }
         source = cause.source();
     }
@@ -250,5 +250,5 @@ pub fn explain(url: &Url, error: reqwest::Error) -> Error {
         message = format!("{message}: {inner}");
         cause = inner.source();
     }
-    Error::asset(format!("{}: {message}", shown_url(&url)))
+    Error::asset(format!("{}: {message}", shown_url(url)))
 }

@@ -1196,8 +1196,9 @@ async fn prepare(finished: &Finished, cache: &SegmentCache, bound: Bound) -> Res
 /// project that no param names. Pictures a param names are covered by that param's value in the
 /// keys of the segments that show them, so tokens that differ in them still share the
 /// rest.
-// A param naming a URL is keyed by the URL, not by what it serves: a picture replaced
-// behind the same URL is not seen until the cached segments go.
+// TODO: a param naming a URL or a project file is keyed by its value, not by what it
+// names: a picture or clip replaced under the same name is not seen until the cached
+// segments go. Keying by the named content would need it loaded before the keys.
 fn movie_digest(movie_path: &Path, assets: &Assets, params: &Params) -> Result<[u8; 32]> {
     let movie = std::fs::read(movie_path)
         .map_err(|e| Error::new(ErrorKind::Io, format!("reading the movie again: {e}")))?;
