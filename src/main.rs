@@ -10,10 +10,12 @@ use clap::{Parser, Subcommand};
 use framecast::api::App;
 use framecast::assets::AssetLoader;
 use framecast::config::Settings;
-use framecast::container::fmp4;
+use framecast::container::{fmp4, AudioInfo};
 use framecast::encode::Encoders;
 use framecast::movie::{self, Params};
-use framecast::output::{encode_segments, render_output, Format, OutputOptions};
+use framecast::output::{
+    av_fragment, encode_segments, encode_sound, render_output, Format, OutputOptions,
+};
 use framecast::project::Project;
 use framecast::render::{render_span, Progress, Renderer};
 use framecast::segment::{SegmentPlan, SegmentSettings};
@@ -423,7 +425,8 @@ fn write_frame_folder(
     Ok((frames, bytes))
 }
 
-/// A fragmented MP4: the init segment, then one fragment per segment, as `get` streams it.
+/// A fragmented MP4: the init segment, then one fragment per segment with its pictures
+/// and the sound that starts in it, as `get` streams it.
 fn write_fragmented_mp4(
     renderer: &Renderer,
     encoders: &Encoders,
@@ -436,14 +439,25 @@ fn write_fragmented_mp4(
     let settings = encoders.h264_settings(timeline.width, timeline.height);
     let segments = encode_segments(renderer, &plan, settings, encoders, pool, progress)?;
     let (sps, pps) = (&segments[0].sps, &segments[0].pps);
-    let mut file = fmp4::init_segment(timeline.width, timeline.height, timeline.fps, sps, pps);
+    let Some(sound) = encode_sound(renderer, encoders)? else {
+        let mut file = fmp4::init_segment(timeline.width, timeline.height, timeline.fps, sps, pps);
+        for segment in &segments {
+            file.extend(fmp4::media_fragment(
+                segment.index,
+                segment.first_frame,
+                timeline.fps,
+                &segment.pictures,
+            ));
+        }
+        return Ok((timeline.frame_count, write_file(output, &file)?));
+    };
+
+    let (width, height, fps) = (timeline.width, timeline.height, timeline.fps);
+    let bitrate_bps = framecast::encode::audio::AAC_BITRATE_BPS;
+    let mut file = fmp4::av_init_segment(width, height, fps, sps, pps, sound.config, bitrate_bps);
+    let cuts = AudioInfo::for_plan(timeline, &plan);
     for segment in &segments {
-        file.extend(fmp4::media_fragment(
-            segment.index,
-            segment.first_frame,
-            timeline.fps,
-            &segment.pictures,
-        ));
+        file.extend(av_fragment(segment, fps, &cuts, &sound));
     }
     Ok((timeline.frame_count, write_file(output, &file)?))
 }

@@ -109,6 +109,34 @@ fn every_format_carries_the_sound_its_container_expects() {
 }
 
 #[test]
+fn a_fragmented_mp4_from_the_command_line_carries_the_sound() {
+    let out = project().join("out-fragmented").join("tone.mp4");
+    let output = Command::new(env!("CARGO_BIN_EXE_framecast"))
+        .arg("render")
+        .arg(project())
+        .arg("tone")
+        .arg("--fragmented")
+        .arg("-o")
+        .arg(&out)
+        .output()
+        .expect("framecast runs");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let probe = ffprobe_json(&out);
+    let audio = probe["streams"]
+        .as_array()
+        .and_then(|s| s.iter().find(|s| s["codec_type"] == "audio").cloned())
+        .unwrap_or_else(|| panic!("no sound: {probe}"));
+    assert_eq!(audio["codec_name"], "aac");
+    assert_eq!(audio["sample_rate"], "48000");
+    let length = seconds(&probe["format"]["duration"]);
+    assert!((length - 3.0).abs() < 0.05, "{length}");
+}
+
+#[test]
 fn a_mix_cut_anywhere_is_the_same_samples() {
     let movie = parse_movie(MOVIE);
     let renderer = renderer_in(&project(), &movie, Params::defaults(&movie));

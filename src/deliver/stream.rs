@@ -46,8 +46,8 @@ use crate::encode::{rgba_to_i420, FfmpegJob, FfmpegOutput, H264Encoder, H264Sett
 use crate::error::{Error, ErrorKind, Result};
 use crate::movie::{Params, Timeline};
 use crate::output::{
-    audio_fragment, audio_segment_name, encode_sound, media_segment_name, write_gif, write_zip,
-    Format, OutputOptions, AUDIO_INIT_SEGMENT, AUDIO_PLAYLIST, DASH_AUDIO_TEMPLATE,
+    audio_fragment, audio_segment_name, av_fragment, encode_sound, media_segment_name, write_gif,
+    write_zip, Format, OutputOptions, AUDIO_INIT_SEGMENT, AUDIO_PLAYLIST, DASH_AUDIO_TEMPLATE,
     DASH_MEDIA_TEMPLATE, INIT_SEGMENT, MEDIA_PLAYLIST,
 };
 use crate::render::{render_span, Progress, Renderer};
@@ -950,22 +950,10 @@ fn container_piece(
 ) {
     match container {
         Container::FragmentedMp4 { sound: None } => out.extend_from_slice(&segment.fragment),
-        Container::FragmentedMp4 { sound: Some(sound) } => {
-            let encoded = &segment.encoded;
-            let frames = stream
-                .audio
-                .as_ref()
-                .and_then(|info| info.segments.get(encoded.index as usize).cloned())
-                .unwrap_or(0..0);
-            let frames = frames.start.min(sound.frames.len())..frames.end.min(sound.frames.len());
-            out.extend(fmp4::fragment(
-                encoded.index,
-                &[
-                    fmp4::video_run(1, encoded.first_frame, stream.fps, &encoded.pictures),
-                    fmp4::audio_run(fmp4::AUDIO_TRACK_ID, frames.start, &sound.frames[frames]),
-                ],
-            ));
-        }
+        Container::FragmentedMp4 { sound: Some(sound) } => match &stream.audio {
+            Some(info) => out.extend(av_fragment(&segment.encoded, stream.fps, info, sound)),
+            None => out.extend_from_slice(&segment.fragment),
+        },
         Container::Flv => out.extend(flv::picture_tags(
             segment.encoded.first_frame,
             stream.fps,

@@ -19,6 +19,7 @@ use crate::encode::{
     StillFormat,
 };
 use crate::error::{Error, ErrorKind, Result};
+use crate::movie::FrameRate;
 use crate::render::{render_span, Progress, Renderer};
 use crate::segment::{SegmentPlan, SegmentSettings};
 
@@ -125,6 +126,29 @@ pub fn audio_fragment(info: &AudioInfo, audio: &EncodedAudio, index: usize) -> O
         index as u32,
         &[fmp4::audio_run(1, frames.start, &audio.frames[frames])],
     ))
+}
+
+/// A segment's pictures and the sound that starts in it as one fragment of a muxed
+/// fragmented MP4 (video on track 1, sound on [`fmp4::AUDIO_TRACK_ID`]).
+pub fn av_fragment(
+    segment: &EncodedSegment,
+    fps: FrameRate,
+    info: &AudioInfo,
+    audio: &EncodedAudio,
+) -> Vec<u8> {
+    let frames = info
+        .segments
+        .get(segment.index as usize)
+        .cloned()
+        .unwrap_or(0..0);
+    let frames = frames.start.min(audio.frames.len())..frames.end.min(audio.frames.len());
+    fmp4::fragment(
+        segment.index,
+        &[
+            fmp4::video_run(1, segment.first_frame, fps, &segment.pictures),
+            fmp4::audio_run(fmp4::AUDIO_TRACK_ID, frames.start, &audio.frames[frames]),
+        ],
+    )
 }
 
 /// The name of media segment `index` (counted from 0, as `$Number$` in the MPD).
