@@ -848,7 +848,14 @@ async fn a_batch_of_fifty_finishes_with_fifty_valid_results() {
         .map(|i| {
             // Bare names use the default project; `project/movie` names its own.
             let movie = if i % 2 == 0 { "short" } else { "test/short" };
-            json!({"movie": movie, "params": {"name": format!("N{i}")}, "format": "mp4"})
+            let mut task =
+                json!({"movie": movie, "params": {"name": format!("N{i}")}, "format": "mp4"});
+            // Uploads of another output render it within the task's slot, even async ones.
+            if i < 6 {
+                task["upload"] = json!({"extension": "gif", "async": true, "destination":
+                    {"type": "http", "url": receiver.url(&format!("/batch-{i}.gif"))}});
+            }
+            task
         })
         .collect();
     let (status, added) = post(
@@ -927,6 +934,23 @@ async fn a_batch_of_fifty_finishes_with_fifty_valid_results() {
         }
     }
     assert!(background > 0, "no background render threads");
+    let started = Instant::now();
+    loop {
+        let in_flight = server.metric(&client, "framecast_renders_in_flight").await;
+        assert!(
+            in_flight <= 2,
+            "{in_flight} renders beside a batch of two slots"
+        );
+        let status = get_json(&client, &server.url(&format!("/v2/batch/{id}"))).await;
+        if status["state"] == "done" {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(300),
+            "batch still {status}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     let done = wait_for_batch(&client, &server, &id).await;
     assert_eq!(
         (
@@ -937,6 +961,11 @@ async fn a_batch_of_fifty_finishes_with_fifty_valid_results() {
         (Some(50), Some(50), Some(0)),
         "{done}"
     );
+    for i in 0..6 {
+        let path = format!("/batch-{i}.gif");
+        let gif = receiver.wait_for("batch upload", |s| s.path == path).await;
+        assert!(gif.body.starts_with(b"GIF89a"), "{path}");
+    }
     let results = get_json(&client, &server.url(&format!("/v2/batch/{run_id}/results"))).await;
     let results = results["results"].as_array().expect("results");
     assert_eq!(results.len(), 50);

@@ -535,7 +535,9 @@ async fn render_task(
     };
     if !uploads.is_empty() {
         let failed = rendered.as_ref().err();
-        app.publisher.run_claimed(&record, &uploads, failed).await;
+        app.publisher
+            .run_claimed(&record, &uploads, failed, Priority::Background)
+            .await;
     }
     rendered
         .map(|_| token.clone())

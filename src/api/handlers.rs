@@ -20,7 +20,7 @@ use super::route::{Mode, Route};
 use super::server::App;
 use super::token::Token;
 use crate::deliver::file::{respond, StoredFile};
-use crate::deliver::finished::{part_key, Lookup, OutputRequest};
+use crate::deliver::finished::{part_key, Lookup, OutputRequest, Priority};
 use crate::deliver::stream::{StreamMode, StreamRequest};
 use crate::deliver::{full, Body};
 use crate::error::Result;
@@ -183,7 +183,12 @@ async fn create(app: &Arc<App>, project: &str, request: Request<Incoming>, start
                 true => Vec::new(),
                 false => {
                     publisher
-                        .run_claimed(&record, &tasks, rendered.as_ref().err())
+                        .run_claimed(
+                            &record,
+                            &tasks,
+                            rendered.as_ref().err(),
+                            Priority::Interactive,
+                        )
                         .await
                 }
             };

@@ -30,7 +30,9 @@ pub use send::{DeliverySettings, Failure, Outbound};
 pub use task::{parse_tasks, Destination, UploadTask};
 
 use crate::assets::AddressPolicy;
-use crate::deliver::finished::{public_message, Finished, Lookup, OutputRequest, RenderEvents};
+use crate::deliver::finished::{
+    public_message, Finished, Lookup, OutputRequest, Priority, RenderEvents,
+};
 use crate::error::Result;
 use crate::output::{Format, OutputOptions};
 use crate::store::{unix_now, OutputRecord, PendingEvent, TokenRecord, TokenStore, UploadState};
@@ -147,12 +149,16 @@ impl Publisher {
 
     /// Runs claimed tasks: synchronous ones now, their results returned in order;
     /// asynchronous ones in the background, reported as running. After a failed render
-    /// (`render_error`) every task fails at once, without rendering again.
+    /// (`render_error`) every task fails at once, without rendering again. At
+    /// [`Priority::Background`] (a batch's task, already off any request) every task
+    /// runs now, so that it stays within the batch's slot, and the outputs it renders
+    /// take only the cores interactive renders leave.
     pub async fn run_claimed(
         &self,
         record: &TokenRecord,
         tasks: &[(u32, UploadTask)],
         render_error: Option<&crate::Error>,
+        priority: Priority,
     ) -> Vec<Value> {
         let mut results = Vec::with_capacity(tasks.len());
         for (index, task) in tasks {
@@ -161,7 +167,7 @@ impl Publisher {
                 let message = format!("the render failed: {}", public_message(e));
                 let failed = Err((Failure::permanent(message), 0));
                 results.push(self.finish_task(record, index, task, failed));
-            } else if task.run_async {
+            } else if task.run_async && priority == Priority::Interactive {
                 self.spawn_task(record.clone(), index, task.clone());
                 results.push(json!({
                     "task": index,
@@ -170,7 +176,7 @@ impl Publisher {
                     "state": UploadState::Running.as_str(),
                 }));
             } else {
-                results.push(self.run_task(record, index, task).await);
+                results.push(self.run_task(record, index, task, priority).await);
             }
         }
         results
@@ -179,7 +185,8 @@ impl Publisher {
     fn spawn_task(&self, record: TokenRecord, index: u32, task: UploadTask) {
         if let Some(me) = self.me.upgrade() {
             tokio::spawn(async move {
-                me.run_task(&record, index, &task).await;
+                me.run_task(&record, index, &task, Priority::Interactive)
+                    .await;
             });
         }
     }
@@ -211,7 +218,12 @@ impl Publisher {
     }
 
     /// The token's output in `format`, rendered if it is not stored yet.
-    async fn output(&self, record: &TokenRecord, format: Format) -> Result<OutputRecord> {
+    async fn output(
+        &self,
+        record: &TokenRecord,
+        format: Format,
+        priority: Priority,
+    ) -> Result<OutputRecord> {
         let request = OutputRequest {
             record: record.clone(),
             token_id: token_id(&record.token).to_owned(),
@@ -221,16 +233,22 @@ impl Publisher {
         match self.finished.lookup(&request)? {
             Lookup::Stored(stored) => Ok(stored),
             Lookup::Rendering(render) => render.await,
-            Lookup::Missing => self.finished.start(request, ()).await,
+            Lookup::Missing => self.finished.start_at(request, (), priority).await,
         }
     }
 
     /// Sends one task's output, records the result, and tells the callbacks and webhook.
-    async fn run_task(&self, record: &TokenRecord, index: u32, task: &UploadTask) -> Value {
+    async fn run_task(
+        &self,
+        record: &TokenRecord,
+        index: u32,
+        task: &UploadTask,
+        priority: Priority,
+    ) -> Value {
         let token = &record.token;
         let id = token_id(token);
         let extension = task.extension.extension();
-        let sent = match self.output(record, task.extension).await {
+        let sent = match self.output(record, task.extension, priority).await {
             Err(e) => Err((
                 Failure::permanent(format!(
                     "the {extension} output could not be rendered: {}",

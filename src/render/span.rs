@@ -45,7 +45,7 @@ pub fn render_span(
         };
         spawn_until(next_emit + window, &mut next_spawn);
         while next_emit < frames.end {
-            let (index, frame) = rx.recv().expect("a frame is in flight while frames remain");
+            let (index, frame) = next_frame(&rx, pool);
             ready.insert(index, frame?);
             while let Some(frame) = ready.remove(&next_emit) {
                 sink(next_emit, frame)?;
@@ -55,4 +55,27 @@ pub fn render_span(
         }
         Ok(())
     })
+}
+/// The next drawn frame. A span rendered from a thread of `pool` itself (a render
+/// installed in the pool) must not block that thread: with as many such spans as threads,
+/// no thread would be left to draw. It runs the pool's jobs while it waits instead.
+fn next_frame(
+    rx: &mpsc::Receiver<(u64, Result<Frame>)>,
+    pool: &rayon::ThreadPool,
+) -> (u64, Result<Frame>) {
+    const IN_FLIGHT: &str = "a frame is in flight while frames remain";
+    if pool.current_thread_index().is_none() {
+        return rx.recv().expect(IN_FLIGHT);
+    }
+    loop {
+        match rx.try_recv() {
+            Ok(drawn) => return drawn,
+            Err(mpsc::TryRecvError::Disconnected) => panic!("{IN_FLIGHT}"),
+            Err(mpsc::TryRecvError::Empty) => {
+                if pool.yield_now() != Some(rayon::Yield::Executed) {
+                    std::thread::sleep(std::time::Duration::from_micros(100));
+                }
+            }
+        }
+    }
 }
