@@ -46,12 +46,19 @@ fn render(extension: &str) -> PathBuf {
     let out = project()
         .join(format!("out-{extension}"))
         .join(format!("tone.{extension}"));
+    cli_render(&project(), "tone", &out, &[]);
+    out
+}
+
+/// Renders `movie` of the project in `dir` to `out` through the command line.
+fn cli_render(dir: &Path, movie: &str, out: &Path, extra: &[&str]) {
     let output = Command::new(env!("CARGO_BIN_EXE_framecast"))
         .arg("render")
-        .arg(project())
-        .arg("tone")
+        .arg(dir)
+        .arg(movie)
+        .args(extra)
         .arg("-o")
-        .arg(&out)
+        .arg(out)
         .output()
         .expect("framecast runs");
     assert!(
@@ -59,7 +66,6 @@ fn render(extension: &str) -> PathBuf {
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    out
 }
 
 fn seconds(value: &serde_json::Value) -> f64 {
@@ -111,20 +117,7 @@ fn every_format_carries_the_sound_its_container_expects() {
 #[test]
 fn a_fragmented_mp4_from_the_command_line_carries_the_sound() {
     let out = project().join("out-fragmented").join("tone.mp4");
-    let output = Command::new(env!("CARGO_BIN_EXE_framecast"))
-        .arg("render")
-        .arg(project())
-        .arg("tone")
-        .arg("--fragmented")
-        .arg("-o")
-        .arg(&out)
-        .output()
-        .expect("framecast runs");
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    cli_render(&project(), "tone", &out, &["--fragmented"]);
     let probe = ffprobe_json(&out);
     let audio = probe["streams"]
         .as_array()
@@ -321,19 +314,7 @@ fn a_clip_plays_its_own_sound_while_its_layer_shows() {
     )
     .expect("movie");
     let out = dir.join("out-silent").join("footage-only.mp4");
-    let output = Command::new(env!("CARGO_BIN_EXE_framecast"))
-        .arg("render")
-        .arg(&dir)
-        .arg("footage-only")
-        .arg("-o")
-        .arg(&out)
-        .output()
-        .expect("framecast runs");
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    cli_render(&dir, "footage-only", &out, &[]);
     let probe = ffprobe_json(&out);
     let kinds: Vec<&str> = probe["streams"]
         .as_array()
